@@ -1,0 +1,560 @@
+"""InterruptService: every interrupt kind through one service.
+
+Each operation runs: validate -> config -> expiry -> trace -> store (one atomic step, journal
+included) -> log / OTel / webhook. Announcements happen only after the store committed, and a
+failing announcer is logged, never allowed to fail the operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Dict, List, Optional
+
+import structlog
+
+from jeeves_protocols import (
+    DEFAULT_INTERRUPT_CONFIGS,
+    DatabaseProtocol,
+    FlowInterrupt,
+    IdempotencyConflictError,
+    InterruptConfig,
+    InterruptError,
+    InterruptExpiredError,
+    InterruptKind,
+    InterruptNotFoundError,
+    InterruptNotPendingError,
+    InterruptResponse,
+    InterruptStatus,
+    InvalidInterruptError,
+    LoggerProtocol,
+    OTelAdapterProtocol,
+    ResponderMismatchError,
+    WaitTimeoutError,
+    WebhookServiceProtocol,
+)
+from jeeves_protocols.config import merge_config
+from jeeves_protocols.interrupts import utc_now
+
+from ..store import Finish, Guard, InterruptStore, store_for
+from . import validation as check
+from .waiters import Waiters
+
+__all__ = [
+    "InterruptService",
+    "InterruptConfig",
+    "DEFAULT_INTERRUPT_CONFIGS",
+    "InterruptKind",
+    "InterruptStatus",
+    "InterruptResponse",
+    "FlowInterrupt",
+    "DatabaseProtocol",
+    "WebhookServiceProtocol",
+    "OTelAdapterProtocol",
+    "LoggerProtocol",
+]
+
+Clock = Callable[[], datetime]
+
+#: How many interrupts one store call expires; a sweep repeats until nothing is due.
+EXPIRE_BATCH = 1_000
+
+
+class InterruptService:
+    """The unified service for all interrupt kinds (clarification, confirmation, review, ...).
+
+    Without `db` interrupts live in memory. `db` may be one of the shipped databases
+    (`SQLiteDatabase`, `PostgresDatabase`), an `InterruptStore`, or any object satisfying
+    `DatabaseProtocol` that speaks PostgreSQL. Use `async with service:` (or `start()`/`stop()`)
+    to run the background expiry sweep every `sweep_interval` seconds.
+    """
+
+    def __init__(
+        self,
+        db: Optional[DatabaseProtocol] = None,
+        logger: Optional[LoggerProtocol] = None,
+        webhook_service: Optional[WebhookServiceProtocol] = None,
+        otel_adapter: Optional[OTelAdapterProtocol] = None,
+        configs: Optional[Dict[InterruptKind, InterruptConfig]] = None,
+        *,
+        clock: Clock = utc_now,
+        sweep_interval: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.store: InterruptStore = store_for(db)
+        self.logger: LoggerProtocol = logger if logger is not None else structlog.get_logger("jeeves")
+        self.webhook_service = webhook_service
+        self.otel_adapter = otel_adapter
+        self.configs = _merged_configs(configs)
+        check.require_aware(clock(), "clock()")
+        self.clock = clock
+        self.sweep_interval = sweep_interval
+        self._waiters = Waiters()
+        self.store.add_listener(self._waiters.notify)
+        self._opened = False
+        self._open_lock = asyncio.Lock()
+        self._sweeper: Optional[asyncio.Task[None]] = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store (applying migrations) and start the background expiry sweep."""
+        await self._ensure_open()
+        if self._sweeper is None and self.sweep_interval > 0:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="jeeves-expiry-sweeper")
+
+    async def stop(self) -> None:
+        """Stop the sweep and close the store."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._opened:
+            await self.store.close()
+            self._opened = False
+
+    async def __aenter__(self) -> "InterruptService":
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.stop()
+
+    async def _ensure_open(self) -> None:
+        if self._opened:
+            return
+        async with self._open_lock:
+            if not self._opened:
+                await self.store.open()
+                self._opened = True
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.expire_pending()
+            except Exception as exc:  # the sweep must outlive a failing database
+                self.logger.error("interrupt_sweep_failed", error=str(exc))
+            await asyncio.sleep(self.sweep_interval)
+
+    # -- creating -------------------------------------------------------------------------
+
+    def get_config(self, kind: InterruptKind) -> InterruptConfig:
+        return self.configs[kind]
+
+    async def create_interrupt(
+        self,
+        kind: InterruptKind,
+        request_id: str,
+        user_id: str,
+        session_id: str,
+        envelope_id: Optional[str] = None,
+        question: Optional[str] = None,
+        message: Optional[str] = None,
+        data: Optional[Dict[str, Any]] = None,
+        ttl: Optional[timedelta] = None,
+        *,
+        idempotency_key: Optional[str] = None,
+    ) -> FlowInterrupt:
+        """Create, store and announce an interrupt.
+
+        `ttl=None` takes the kind's default TTL; any explicit `ttl` is used as given (zero or
+        negative: already due). Kinds with `auto_expire=False` never expire. With an
+        `idempotency_key` already used by the same request, the stored interrupt is returned
+        and nothing is announced again.
+        """
+        kind = check.require_kind(kind)
+        interrupt = FlowInterrupt(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            request_id=check.require_id(request_id, "request_id"),
+            user_id=check.require_id(user_id, "user_id"),
+            session_id=check.require_id(session_id, "session_id"),
+            envelope_id=check.optional_id(envelope_id, "envelope_id"),
+            question=check.optional_text(question, "question"),
+            message=check.optional_text(message, "message"),
+            data=check.json_data(data),
+            idempotency_key=check.optional_id(idempotency_key, "idempotency_key"),
+        )
+        ttl = check.require_ttl(ttl)
+        config = self.configs[kind]
+        now = self.clock()
+        interrupt.created_at = now
+        if ttl is None:
+            ttl = config.default_ttl
+        if ttl is not None and config.auto_expire:
+            interrupt.expires_at = now + ttl
+        interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)
+
+        await self._ensure_open()
+        stored, created = await self.store.create(interrupt, config.webhook_event)
+        if not created:
+            if stored.request_id != interrupt.request_id or stored.kind is not kind:
+                raise IdempotencyConflictError(
+                    f"idempotency key {idempotency_key!r} already belongs to request "
+                    f"{stored.request_id!r} ({stored.kind.value})",
+                    field="idempotency_key",
+                )
+            return stored
+        self._log("info", "interrupt_created", stored)
+        self._record(config.webhook_event, stored)
+        await self._emit(config.webhook_event, stored)
+        return stored
+
+    async def create_clarification(
+        self,
+        request_id: str,
+        user_id: str,
+        session_id: str,
+        question: str,
+        envelope_id: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
+        *,
+        idempotency_key: Optional[str] = None,
+    ) -> FlowInterrupt:
+        """Ask the user a question; `context` (e.g. {"options": [...]}) becomes the interrupt's data."""
+        return await self.create_interrupt(
+            InterruptKind.CLARIFICATION,
+            request_id,
+            user_id,
+            session_id,
+            envelope_id=envelope_id,
+            question=question,
+            data=context,
+            idempotency_key=idempotency_key,
+        )
+
+    async def create_confirmation(
+        self,
+        request_id: str,
+        user_id: str,
+        session_id: str,
+        message: str,
+        envelope_id: Optional[str] = None,
+        action_data: Optional[Dict[str, Any]] = None,
+        *,
+        idempotency_key: Optional[str] = None,
+    ) -> FlowInterrupt:
+        """Ask the user to approve an action described by `message` and `action_data`."""
+        return await self.create_interrupt(
+            InterruptKind.CONFIRMATION,
+            request_id,
+            user_id,
+            session_id,
+            envelope_id=envelope_id,
+            message=message,
+            data=action_data,
+            idempotency_key=idempotency_key,
+        )
+
+    async def create_resource_exhausted(
+        self,
+        request_id: str,
+        user_id: str,
+        session_id: str,
+        resource_type: str,
+        retry_after_seconds: float,
+        envelope_id: Optional[str] = None,
+        *,
+        idempotency_key: Optional[str] = None,
+    ) -> FlowInterrupt:
+        """Report that a resource ran out; it expires after `retry_after_seconds`, when the run may retry."""
+        check.require_id(resource_type, "resource_type")
+        if isinstance(retry_after_seconds, bool) or not isinstance(retry_after_seconds, (int, float)):
+            raise InvalidInterruptError("retry_after_seconds must be a number", field="retry_after_seconds")
+        if not 0 <= retry_after_seconds < 10**9:
+            raise InvalidInterruptError(
+                "retry_after_seconds must be zero or more", field="retry_after_seconds"
+            )
+        return await self.create_interrupt(
+            InterruptKind.RESOURCE_EXHAUSTED,
+            request_id,
+            user_id,
+            session_id,
+            envelope_id=envelope_id,
+            message=f"Resource exhausted: {resource_type}",
+            data={"resource_type": resource_type, "retry_after_seconds": retry_after_seconds},
+            ttl=timedelta(seconds=retry_after_seconds),
+            idempotency_key=idempotency_key,
+        )
+
+    # -- querying -------------------------------------------------------------------------
+
+    async def get_interrupt(self, interrupt_id: str) -> Optional[FlowInterrupt]:
+        """The interrupt, or None. One past its expiry is expired on the spot, never shown pending."""
+        await self._ensure_open()
+        interrupt = await self.store.get(interrupt_id)
+        if interrupt is not None and interrupt.is_due(self.clock()):
+            return await self._expire_now(interrupt_id)
+        return interrupt
+
+    async def get_pending_for_request(self, request_id: str) -> Optional[FlowInterrupt]:
+        """The newest pending (and not yet due) interrupt of the request, or None."""
+        await self._ensure_open()
+        return await self.store.pending_for_request(request_id, self.clock())
+
+    async def get_pending_for_session(
+        self, session_id: str, kinds: Optional[List[InterruptKind]] = None
+    ) -> List[FlowInterrupt]:
+        """The session's pending (and not yet due) interrupts, oldest first, optionally of some kinds."""
+        kind_set = frozenset(check.require_kind(kind) for kind in kinds) if kinds is not None else None
+        await self._ensure_open()
+        return await self.store.pending_for_session(session_id, kind_set, self.clock())
+
+    # -- responding -----------------------------------------------------------------------
+
+    async def respond(
+        self,
+        interrupt_id: str,
+        response: InterruptResponse,
+        user_id: Optional[str] = None,
+    ) -> Optional[FlowInterrupt]:
+        """Resolve the interrupt with `response`; None (and a logged reason) if rejected.
+
+        `respond_or_raise` does the same and raises the reason as a typed `InterruptError`.
+        """
+        try:
+            return await self.respond_or_raise(interrupt_id, response, user_id)
+        except InterruptError as exc:
+            self._log_rejection("respond", interrupt_id, exc)
+            return None
+
+    async def respond_or_raise(
+        self,
+        interrupt_id: str,
+        response: InterruptResponse,
+        user_id: Optional[str] = None,
+    ) -> FlowInterrupt:
+        """Resolve the interrupt, or raise why not: InterruptNotFoundError, InterruptNotPendingError
+        (InterruptExpiredError), ResponderMismatchError or InvalidResponseError."""
+        check.check_response_types(response)
+        responder = check.optional_id(user_id, "user_id")
+        now = self.clock()
+        received = dataclasses.replace(
+            response,
+            data=check.json_data(response.data, "response.data"),
+            received_at=now,
+            responder_id=responder if responder is not None else response.responder_id,
+        )
+        guard = Guard(
+            responder_id=responder,
+            kinds=frozenset(
+                kind for kind, config in self.configs.items() if check.response_fits(config, received)
+            ),
+        )
+        finish = Finish(InterruptStatus.RESOLVED, now, response=received)
+        return await self._finish(interrupt_id, finish, guard)
+
+    # -- cancellation and expiry ----------------------------------------------------------
+
+    async def cancel(self, interrupt_id: str, reason: Optional[str] = None) -> Optional[FlowInterrupt]:
+        """Cancel a pending interrupt; the reason is kept in `data["cancel_reason"]`. None if rejected."""
+        try:
+            return await self.cancel_or_raise(interrupt_id, reason)
+        except InterruptError as exc:
+            self._log_rejection("cancel", interrupt_id, exc)
+            return None
+
+    async def cancel_or_raise(self, interrupt_id: str, reason: Optional[str] = None) -> FlowInterrupt:
+        """Cancel a pending interrupt, or raise why not (not found, not pending, expired)."""
+        reason = check.optional_text(reason, "reason", check.MAX_REASON_LENGTH)
+        finish = Finish(
+            InterruptStatus.CANCELLED,
+            self.clock(),
+            data_patch={"cancel_reason": reason} if reason is not None else None,
+        )
+        return await self._finish(interrupt_id, finish, Guard())
+
+    async def expire_pending(self) -> int:
+        """Expire every pending interrupt past its expiry; returns how many. Safe to run anywhere, any time."""
+        await self._ensure_open()
+        now = self.clock()
+        total = 0
+        while True:
+            expired = await self.store.expire_due(now, EXPIRE_BATCH)
+            for interrupt in expired:
+                await self._announce_terminal(interrupt)
+            total += len(expired)
+            if len(expired) < EXPIRE_BATCH:
+                return total
+
+    # -- waiting --------------------------------------------------------------------------
+
+    async def wait_for_response(
+        self, interrupt_id: str, timeout: Optional[float] = None
+    ) -> FlowInterrupt:
+        """Block until the interrupt leaves pending (resolved, cancelled or expired) and return it.
+
+        Returns at once if it already has. Woken by the store's change push; expires the
+        interrupt itself when its expiry passes first. Raises InterruptNotFoundError for an
+        unknown id and WaitTimeoutError after `timeout` seconds.
+        """
+        await self._ensure_open()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        woken = self._waiters.register(interrupt_id)
+        try:
+            while True:
+                woken.clear()
+                interrupt = await self.store.get(interrupt_id)
+                if interrupt is None:
+                    raise InterruptNotFoundError(interrupt_id)
+                if interrupt.status is not InterruptStatus.PENDING:
+                    return interrupt
+                now = self.clock()
+                if interrupt.is_due(now):
+                    return await self._expire_now(interrupt_id)
+                delay = self._next_look(interrupt, now, deadline)
+                if delay is not None and delay <= 0:
+                    raise WaitTimeoutError(interrupt_id, float(timeout or 0))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(woken.wait(), delay)
+        finally:
+            self._waiters.unregister(interrupt_id, woken)
+
+    def _next_look(
+        self, interrupt: FlowInterrupt, now: datetime, deadline: Optional[float]
+    ) -> Optional[float]:
+        """Seconds until the waiter must look again without a push: deadline, expiry or poll."""
+        delays = []
+        if deadline is not None:
+            delays.append(deadline - time.monotonic())
+        if interrupt.expires_at is not None:
+            delays.append(max((interrupt.expires_at - now).total_seconds(), 0.0))
+        if self.store.wake_poll_interval is not None:
+            delays.append(self.store.wake_poll_interval)
+        return min(delays) if delays else None
+
+    # -- internals ------------------------------------------------------------------------
+
+    async def _finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FlowInterrupt:
+        await self._ensure_open()
+        outcome = await self.store.finish(interrupt_id, finish, guard)
+        if outcome.changed:
+            assert outcome.interrupt is not None
+            await self._announce_terminal(outcome.interrupt)
+            return outcome.interrupt
+        raise await self._rejection(interrupt_id, outcome.interrupt, finish, guard)
+
+    async def _rejection(
+        self, interrupt_id: str, current: Optional[FlowInterrupt], finish: Finish, guard: Guard
+    ) -> InterruptError:
+        """Why a compare-and-set changed nothing, from the state it found."""
+        if current is None:
+            return InterruptNotFoundError(interrupt_id)
+        if current.status is InterruptStatus.EXPIRED:
+            return InterruptExpiredError(interrupt_id)
+        if current.status is not InterruptStatus.PENDING:
+            return InterruptNotPendingError(interrupt_id, current.status)
+        if current.is_due(finish.at):
+            expired = await self._expire_now(interrupt_id, finish.at)
+            if expired.status is InterruptStatus.EXPIRED:
+                return InterruptExpiredError(interrupt_id)
+            return InterruptNotPendingError(interrupt_id, expired.status)
+        if guard.responder_id is not None and current.user_id != guard.responder_id:
+            return ResponderMismatchError(interrupt_id, guard.responder_id)
+        return check.response_problem(current.kind, self.configs[current.kind])
+
+    async def _expire_now(self, interrupt_id: str, now: Optional[datetime] = None) -> FlowInterrupt:
+        """Expire one due interrupt (if nobody else ended it first) and return its final state."""
+        expired = await self.store.expire_due(now or self.clock(), 1, interrupt_id)
+        for interrupt in expired:
+            await self._announce_terminal(interrupt)
+            return interrupt
+        current = await self.store.get(interrupt_id)
+        if current is None:
+            raise InterruptNotFoundError(interrupt_id)
+        return current
+
+    async def _announce_terminal(self, interrupt: FlowInterrupt) -> None:
+        event = f"interrupt.{interrupt.status.value}"
+        self._log("info", f"interrupt_{interrupt.status.value}", interrupt)
+        self._record(event, interrupt)
+        await self._emit(event, interrupt)
+
+    def _trace_ids(self, request_id: str) -> tuple[Optional[str], Optional[str]]:
+        if self.otel_adapter is None:
+            return None, None
+        try:
+            context = self.otel_adapter.get_trace_context(request_id)
+        except Exception as exc:
+            self.logger.warning("otel_trace_context_failed", request_id=request_id, error=str(exc))
+            return None, None
+        return _trace_field(context, "trace_id", 32), _trace_field(context, "span_id", 16)
+
+    def _log(self, level: str, event: str, interrupt: FlowInterrupt) -> None:
+        getattr(self.logger, level)(
+            event,
+            interrupt_id=interrupt.id,
+            kind=interrupt.kind.value,
+            status=interrupt.status.value,
+            request_id=interrupt.request_id,
+            session_id=interrupt.session_id,
+            user_id=interrupt.user_id,
+        )
+
+    def _log_rejection(self, operation: str, interrupt_id: str, exc: InterruptError) -> None:
+        self.logger.warning(
+            f"interrupt_{operation}_rejected", interrupt_id=interrupt_id, reason=exc.code, error=exc.message
+        )
+
+    def _record(self, name: str, interrupt: FlowInterrupt) -> None:
+        if self.otel_adapter is None:
+            return
+        try:
+            self.otel_adapter.record_event(
+                name,
+                interrupt.request_id,
+                {
+                    "interrupt.id": interrupt.id,
+                    "interrupt.kind": interrupt.kind.value,
+                    "interrupt.status": interrupt.status.value,
+                    "interrupt.session_id": interrupt.session_id,
+                },
+            )
+        except Exception as exc:
+            self.logger.warning("otel_record_failed", interrupt_id=interrupt.id, error=str(exc))
+
+    async def _emit(self, event_type: str, interrupt: FlowInterrupt) -> None:
+        if self.webhook_service is None:
+            return
+        try:
+            await self.webhook_service.emit_event(
+                event_type, interrupt.to_dict(), request_id=interrupt.request_id
+            )
+        except Exception as exc:
+            self.logger.error(
+                "webhook_emit_failed", interrupt_id=interrupt.id, event=event_type, error=str(exc)
+            )
+
+
+def _merged_configs(
+    overrides: Optional[Mapping[InterruptKind, InterruptConfig]],
+) -> dict[InterruptKind, InterruptConfig]:
+    configs = dict(DEFAULT_INTERRUPT_CONFIGS)
+    for kind, override in (overrides or {}).items():
+        kind = check.require_kind(kind)
+        if not isinstance(override, InterruptConfig):
+            raise InvalidInterruptError(f"config for {kind.value} must be an InterruptConfig", field="configs")
+        configs[kind] = merge_config(configs[kind], override)
+    return configs
+
+
+def _trace_field(context: Any, name: str, hex_width: int) -> Optional[str]:
+    """Trace/span id from a mapping, an object with attributes, or an OTel SpanContext (ints)."""
+    if context is None:
+        return None
+    value = context.get(name) if isinstance(context, Mapping) else getattr(context, name, None)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return format(value, f"0{hex_width}x") if value else None
+    return str(value) if value else None

@@ -1,0 +1,142 @@
+"""Input rules for the service, applied before anything is written.
+
+Limits (documented in the README): ids and keys 1-255 characters, question/message/response
+text up to 20,000 characters, `data` up to 256 KiB of JSON, a cancel reason up to 2,000.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from jeeves_protocols import (
+    InterruptConfig,
+    InterruptKind,
+    InterruptResponse,
+    InvalidInterruptError,
+    InvalidResponseError,
+)
+
+MAX_ID_LENGTH = 255
+MAX_TEXT_LENGTH = 20_000
+MAX_REASON_LENGTH = 2_000
+MAX_DATA_BYTES = 256 * 1024
+
+#: Which response field each `allowed_responses` entry names, and how to tell it is given.
+_RESPONSE_FIELDS = ("text", "approved", "decision", "data")
+
+
+def require_id(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInterruptError(f"{name} must be a non-empty string", field=name)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInterruptError(f"{name} is longer than {MAX_ID_LENGTH} characters", field=name)
+    return value
+
+
+def optional_id(value: Any, name: str) -> Optional[str]:
+    return None if value is None else require_id(value, name)
+
+
+def optional_text(value: Any, name: str, limit: int = MAX_TEXT_LENGTH) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInterruptError(f"{name} must be a string", field=name)
+    if len(value) > limit:
+        raise InvalidInterruptError(f"{name} is longer than {limit} characters", field=name)
+    return value
+
+
+def require_kind(value: Any) -> InterruptKind:
+    try:
+        return InterruptKind(value)
+    except ValueError:
+        known = ", ".join(kind.value for kind in InterruptKind)
+        raise InvalidInterruptError(f"unknown interrupt kind {value!r} (known: {known})", field="kind") from None
+
+
+def json_data(value: Any, name: str = "data") -> dict[str, Any]:
+    """A copy of `value` that is a JSON object within the size limit (so stores can always write it)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInterruptError(f"{name} must be a mapping", field=name)
+    if not value:
+        return {}
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInterruptError(f"{name} is not JSON-serialisable: {exc}", field=name) from None
+    if len(encoded) > MAX_DATA_BYTES:
+        raise InvalidInterruptError(f"{name} is larger than {MAX_DATA_BYTES} bytes as JSON", field=name)
+    decoded: dict[str, Any] = json.loads(encoded)
+    return decoded
+
+
+def require_ttl(value: Any) -> Optional[timedelta]:
+    if value is None or isinstance(value, timedelta):
+        return value
+    raise InvalidInterruptError("ttl must be a datetime.timedelta or None", field="ttl")
+
+
+def require_aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInterruptError(
+            f"{name} is a naive datetime; pass a timezone-aware one (e.g. UTC)", field=name
+        )
+    return value
+
+
+def check_response_types(response: Any) -> InterruptResponse:
+    """The response is an InterruptResponse whose fields have the right types; JSON-safe data."""
+    if not isinstance(response, InterruptResponse):
+        raise InvalidResponseError("response must be an InterruptResponse", field="response")
+    if response.text is not None and not isinstance(response.text, str):
+        raise InvalidResponseError("response.text must be a string", field="text")
+    if response.text is not None and len(response.text) > MAX_TEXT_LENGTH:
+        raise InvalidResponseError(f"response.text is longer than {MAX_TEXT_LENGTH} characters", field="text")
+    if response.approved is not None and not isinstance(response.approved, bool):
+        raise InvalidResponseError("response.approved must be true or false", field="approved")
+    if response.decision is not None and (
+        not isinstance(response.decision, str) or len(response.decision) > MAX_ID_LENGTH
+    ):
+        raise InvalidResponseError(
+            f"response.decision must be a string of at most {MAX_ID_LENGTH} characters", field="decision"
+        )
+    try:
+        json_data(response.data, "response.data")
+    except InvalidInterruptError as exc:
+        raise InvalidResponseError(exc.message, field="data") from None
+    return response
+
+
+def _given(response: InterruptResponse, name: str) -> bool:
+    if name == "text":
+        return bool(response.text and response.text.strip())
+    if name == "approved":
+        return response.approved is not None
+    if name == "decision":
+        return bool(response.decision and response.decision.strip())
+    if name == "data":
+        return bool(response.data)
+    return False
+
+
+def response_fits(config: InterruptConfig, response: InterruptResponse) -> bool:
+    """Whether `response` answers an interrupt configured by `config`."""
+    if not config.require_response:
+        return True
+    wanted = config.allowed_responses or _RESPONSE_FIELDS
+    return any(_given(response, name) for name in wanted)
+
+
+def response_problem(kind: InterruptKind, config: InterruptConfig) -> InvalidResponseError:
+    """The error for a response that does not fit `kind`, naming the field it needs."""
+    wanted = list(config.allowed_responses) or list(_RESPONSE_FIELDS)
+    need = wanted[0] if len(wanted) == 1 else " or ".join(wanted)
+    return InvalidResponseError(
+        f"a {kind.value} interrupt needs a response with {need}", field=wanted[0], kind=kind.value
+    )

@@ -1,0 +1,143 @@
+"""The storage boundary: the one interface the service uses to persist interrupts and their journal.
+
+A store makes each state change a compare-and-set and appends the matching journal event in the
+same transaction. It knows nothing of the service's rules beyond the `Guard` it is handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional, Protocol, runtime_checkable
+
+from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus
+
+__all__ = [
+    "Guard",
+    "Finish",
+    "FinishOutcome",
+    "InterruptEvent",
+    "InterruptStore",
+    "ChangeListener",
+    "TERMINAL_EVENT_TYPES",
+    "CREATED_SEQUENCE",
+    "TERMINAL_SEQUENCE",
+]
+
+#: The journal event each terminal status produces.
+TERMINAL_EVENT_TYPES: dict[InterruptStatus, str] = {
+    InterruptStatus.RESOLVED: "interrupt.resolved",
+    InterruptStatus.CANCELLED: "interrupt.cancelled",
+    InterruptStatus.EXPIRED: "interrupt.expired",
+}
+
+#: Per-interrupt event ordinals: an interrupt has one creation event and at most one terminal one.
+CREATED_SEQUENCE = 1
+TERMINAL_SEQUENCE = 2
+
+#: Called with an interrupt id whenever the store learns that the interrupt changed,
+#: in this process or (for stores that can tell) in another one.
+ChangeListener = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """Conditions checked atomically with a transition; a mismatch leaves the interrupt untouched."""
+
+    #: The interrupt's user_id must equal this (None: anyone).
+    responder_id: Optional[str] = None
+    #: The interrupt's kind must be one of these (None: any kind).
+    kinds: Optional[frozenset[InterruptKind]] = None
+
+    def admits(self, interrupt: FlowInterrupt) -> bool:
+        return (self.responder_id is None or interrupt.user_id == self.responder_id) and (
+            self.kinds is None or interrupt.kind in self.kinds
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """A move from pending to resolved or cancelled, as the service decided it."""
+
+    status: InterruptStatus
+    at: datetime
+    response: Optional[InterruptResponse] = None
+    #: Merged into the interrupt's data (e.g. {"cancel_reason": ...}).
+    data_patch: Optional[dict[str, Any]] = None
+
+    @property
+    def event_type(self) -> str:
+        return TERMINAL_EVENT_TYPES[self.status]
+
+
+@dataclass(frozen=True, slots=True)
+class FinishOutcome:
+    """What a compare-and-set did: `changed` and the interrupt after it, or the untouched current state."""
+
+    changed: bool
+    interrupt: Optional[FlowInterrupt]
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptEvent:
+    """One journal entry: a committed transition and the interrupt as it stood right after it."""
+
+    #: Position in the journal, increasing in commit order per store.
+    seq: int
+    type: str
+    #: 1 for the creation event, 2 for the terminal one: receivers order by it.
+    sequence: int
+    interrupt: FlowInterrupt
+    created_at: datetime
+
+    @property
+    def interrupt_id(self) -> str:
+        return self.interrupt.id
+
+
+@runtime_checkable
+class InterruptStore(Protocol):
+    """Durable (or in-memory) interrupts plus their event journal."""
+
+    #: How often a waiter should re-read when no push can reach it from another process
+    #: (None: every change is pushed to `add_listener` callbacks).
+    wake_poll_interval: Optional[float]
+
+    async def open(self) -> None:
+        """Connect and apply migrations. Idempotent."""
+
+    async def close(self) -> None: ...
+
+    async def create(
+        self, interrupt: FlowInterrupt, event_type: str
+    ) -> tuple[FlowInterrupt, bool]:
+        """Insert the interrupt and its creation event; with an idempotency key already used,
+        insert nothing and return the stored interrupt with `False`."""
+
+    async def get(self, interrupt_id: str) -> Optional[FlowInterrupt]: ...
+
+    async def get_by_idempotency_key(self, key: str) -> Optional[FlowInterrupt]: ...
+
+    async def pending_for_request(self, request_id: str, now: datetime) -> Optional[FlowInterrupt]:
+        """The newest interrupt of the request that is pending and not yet due at `now`."""
+
+    async def pending_for_session(
+        self, session_id: str, kinds: Optional[frozenset[InterruptKind]], now: datetime
+    ) -> list[FlowInterrupt]:
+        """The session's pending, not yet due interrupts, oldest first."""
+
+    async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
+        """Compare-and-set pending (and not due at `finish.at`) to `finish.status`, if `guard` admits."""
+
+    async def expire_due(
+        self, now: datetime, limit: int, interrupt_id: Optional[str] = None
+    ) -> list[FlowInterrupt]:
+        """Expire up to `limit` pending interrupts due at `now` (only `interrupt_id`, if given)."""
+
+    async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
+        """Journal entries with a position past `seq`, in order."""
+
+    def add_listener(self, listener: ChangeListener) -> None: ...
+
+    def remove_listener(self, listener: ChangeListener) -> None: ...

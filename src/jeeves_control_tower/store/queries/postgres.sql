@@ -1,0 +1,88 @@
+-- Named queries for the PostgreSQL store (and any DatabaseProtocol object speaking PostgreSQL).
+-- Placeholders are $n. Each transition is ONE statement: the UPDATE, its journal row and the
+-- wake-up NOTIFY commit together or not at all.
+
+-- name: create_interrupt
+WITH inserted AS (
+    INSERT INTO jeeves_interrupts (
+        id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
+        created_at, expires_at, trace_id, span_id, idempotency_key)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 'pending', $10, $11, $12, $13, $14)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+), journal AS (
+    INSERT INTO jeeves_interrupt_events (
+        interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+    SELECT id, $15, 1, request_id, user_id, session_id, to_jsonb(inserted), created_at FROM inserted
+)
+SELECT * FROM inserted;
+
+-- name: finish_interrupt
+WITH finished AS (
+    UPDATE jeeves_interrupts
+       SET status = $2, response = $3::jsonb, resolved_at = $4,
+           data = CASE WHEN $5::jsonb IS NULL THEN data ELSE data || $5::jsonb END
+     WHERE id = $1
+       AND status = 'pending'
+       AND (expires_at IS NULL OR expires_at > $4)
+       AND ($6::text IS NULL OR user_id = $6)
+       AND kind = ANY($7::text[])
+    RETURNING *
+), journal AS (
+    INSERT INTO jeeves_interrupt_events (
+        interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+    SELECT id, $8, 2, request_id, user_id, session_id, to_jsonb(finished), resolved_at FROM finished
+)
+SELECT finished.* FROM finished, LATERAL (SELECT pg_notify('jeeves_interrupts', finished.id)) AS woken;
+
+-- name: expire_due
+WITH due AS (
+    SELECT id FROM jeeves_interrupts
+     WHERE status = 'pending' AND expires_at <= $1 AND ($3::text IS NULL OR id = $3)
+     ORDER BY expires_at
+     LIMIT $2
+       FOR UPDATE SKIP LOCKED
+), expired AS (
+    UPDATE jeeves_interrupts AS i
+       SET status = 'expired', resolved_at = $1
+      FROM due
+     WHERE i.id = due.id AND i.status = 'pending'
+    RETURNING i.*
+), journal AS (
+    INSERT INTO jeeves_interrupt_events (
+        interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+    SELECT id, 'interrupt.expired', 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
+      FROM expired
+)
+SELECT expired.* FROM expired, LATERAL (SELECT pg_notify('jeeves_interrupts', expired.id)) AS woken;
+
+-- name: get_interrupt
+SELECT * FROM jeeves_interrupts WHERE id = $1;
+
+-- name: get_by_idempotency_key
+SELECT * FROM jeeves_interrupts WHERE idempotency_key = $1;
+
+-- name: pending_for_request
+SELECT * FROM jeeves_interrupts
+ WHERE request_id = $1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2)
+ ORDER BY created_at DESC LIMIT 1;
+
+-- name: pending_for_session
+SELECT * FROM jeeves_interrupts
+ WHERE session_id = $1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2)
+   AND ($3::text[] IS NULL OR kind = ANY($3::text[]))
+ ORDER BY created_at;
+
+-- name: events_after
+SELECT seq, event_type, sequence, payload, created_at FROM jeeves_interrupt_events
+ WHERE seq > $1 ORDER BY seq LIMIT $2;
+
+-- name: applied_migrations
+SELECT version FROM jeeves_schema_migrations ORDER BY version;
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS jeeves_schema_migrations (
+    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+
+-- name: record_migration
+INSERT INTO jeeves_schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING;

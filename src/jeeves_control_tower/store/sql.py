@@ -1,0 +1,50 @@
+"""SQL kept in `.sql` files: named query blocks per dialect, and numbered migrations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+Dialect = Literal["sqlite", "postgres"]
+
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+_MIGRATION_FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
+
+
+@cache
+def queries(dialect: Dialect) -> dict[str, str]:
+    """`-- name: x` blocks of `queries/<dialect>.sql`, by name."""
+    text = resources.files(__package__).joinpath(f"queries/{dialect}.sql").read_text("utf-8")
+    parts = _NAME.split(text)
+    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+@cache
+def migrations(dialect: Dialect) -> tuple[Migration, ...]:
+    """The numbered migrations of `migrations/<dialect>/`, in order, split into statements."""
+    folder = resources.files(__package__).joinpath(f"migrations/{dialect}")
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append(
+                Migration(int(match[1]), match[2], tuple(split_statements(entry.read_text("utf-8"))))
+            )
+    return tuple(sorted(found, key=lambda migration: migration.version))
+
+
+def split_statements(script: str) -> list[str]:
+    """Statements of a migration script: they end with `;` at the end of a line; comments dropped."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    statements = (stmt.strip().rstrip(";").strip() for stmt in "\n".join(lines).split(";\n"))
+    return [stmt for stmt in statements if stmt]

@@ -1,0 +1,377 @@
+"""SQLite, the embedded default: one file, WAL, group commit on a single writer connection.
+
+Why statements run on the event loop thread: a SQLite statement on a local file costs a few
+microseconds, less than a hop to a worker thread and back. Writes queue up and are committed
+together at the next loop iteration (group commit), each in its own SAVEPOINT so one failing
+write does not undo its neighbours. Only when another process holds the write lock does a batch
+move to a worker thread to wait there (busy timeout), so the loop never blocks on a lock.
+Reads use a second connection: under WAL they see the last commit and never wait for writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, List, Optional, TypeVar
+
+from jeeves_protocols import FlowInterrupt, InterruptKind, StoreError
+from jeeves_protocols.interrupts import format_time
+
+from ._listeners import ListenerSet
+from .base import CREATED_SEQUENCE, TERMINAL_SEQUENCE, Finish, FinishOutcome, Guard, InterruptEvent
+from .generic_sql import insert_statement, is_read_only, qmark, update_statement
+from .sql import migrations, queries
+
+__all__ = ["SQLiteDatabase", "SQLiteStore"]
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], T]
+
+_ALL_KINDS = json.dumps([kind.value for kind in InterruptKind])
+_Q = queries("sqlite")
+
+
+class SQLiteDatabase:
+    """A SQLite file shared by this process's writers (group commit) and readers.
+
+    Satisfies the seed's DatabaseProtocol; `InterruptService(db=SQLiteDatabase("jeeves.db"))`
+    stores interrupts in it. Several processes may open the same file.
+    """
+
+    def __init__(self, path: str | Path = "jeeves.db", *, busy_timeout: float = 5.0) -> None:
+        self.path = str(path)
+        self.busy_timeout = busy_timeout
+        self._writer: Optional[sqlite3.Connection] = None
+        self._reader: Optional[sqlite3.Connection] = None
+        self._queue: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
+        self._in_thread = False
+        self._executor: Optional[ThreadPoolExecutor] = None
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self._writer is not None:
+            return
+        memory = self.path == ":memory:"
+        try:
+            writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+            if not memory:
+                writer.execute("PRAGMA journal_mode=WAL")
+            writer.execute("PRAGMA synchronous=NORMAL")
+            writer.execute("PRAGMA busy_timeout=0")
+            writer.row_factory = sqlite3.Row
+            reader = writer
+            if not memory:
+                reader = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+                )
+                reader.row_factory = sqlite3.Row
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        self._writer, self._reader = writer, reader
+
+    async def close(self) -> None:
+        while self._queue or self._in_thread:  # let acknowledged work finish first
+            await asyncio.sleep(0.001)
+        for connection in {id(c): c for c in (self._reader, self._writer) if c is not None}.values():
+            connection.close()
+        self._writer = self._reader = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # -- group commit ---------------------------------------------------------------------
+
+    def write(self, job: Job[T]) -> "asyncio.Future[T]":
+        """Run `job(connection)` inside the next committed write transaction; resolves after COMMIT."""
+        self._connect()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.append((job, future))
+        if not self._flush_scheduled and not self._in_thread:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._queue = self._queue, []
+        if not batch:
+            return
+        writer = self._writer
+        assert writer is not None
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                _fail(batch, exc)
+                return
+            self._wait_for_lock_in_thread(batch)
+            return
+        _settle(self._run_batch(writer, batch))
+
+    def _wait_for_lock_in_thread(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> None:
+        """Another process holds the write lock: wait for it on a worker thread, not on the loop."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jeeves-sqlite")
+        self._in_thread = True
+        loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(self._executor, self._run_blocking, batch)
+
+        def finished(task: "asyncio.Future[list[_Outcome]]") -> None:
+            self._in_thread = False
+            if task.exception() is not None:
+                _fail(batch, task.exception())  # type: ignore[arg-type]
+            else:
+                _settle(task.result())
+            if self._queue and not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
+
+        done.add_done_callback(finished)
+
+    def _run_blocking(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> "list[_Outcome]":
+        writer = self._writer
+        assert writer is not None
+        writer.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        try:
+            writer.execute("BEGIN IMMEDIATE")
+        finally:
+            writer.execute("PRAGMA busy_timeout=0")
+        return self._run_batch(writer, batch)
+
+    @staticmethod
+    def _run_batch(
+        writer: sqlite3.Connection, batch: list[tuple[Job[Any], asyncio.Future[Any]]]
+    ) -> "list[_Outcome]":
+        outcomes: list[_Outcome] = []
+        for job, future in batch:
+            writer.execute("SAVEPOINT job")
+            try:
+                result = job(writer)
+            except Exception as exc:
+                writer.execute("ROLLBACK TO job")
+                writer.execute("RELEASE job")
+                outcomes.append((future, None, exc))
+            else:
+                writer.execute("RELEASE job")
+                outcomes.append((future, result, None))
+        try:
+            writer.execute("COMMIT")
+        except sqlite3.Error as exc:
+            writer.execute("ROLLBACK")
+            return [(future, None, exc) for future, _, _ in outcomes]
+        return outcomes
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def read(self, job: Job[T]) -> T:
+        """Run a read on the read connection (last committed state; never waits for writers)."""
+        self._connect()
+        assert self._reader is not None
+        try:
+            return job(self._reader)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {exc}") from exc
+
+    # -- the seed's DatabaseProtocol ------------------------------------------------------
+
+    async def insert(self, table: str, data: Dict[str, Any]) -> str:
+        statement, params = insert_statement(table, data, qmark)
+        rowid = await self.write(lambda c: c.execute(statement, params).lastrowid)
+        return str(data.get("id", rowid))
+
+    async def update(self, table: str, data: Dict[str, Any], where: Dict[str, Any]) -> int:
+        statement, params = update_statement(table, data, where, qmark)
+        count: int = await self.write(lambda c: c.execute(statement, params).rowcount)
+        return count
+
+    async def fetch_one(self, query: str, params: tuple = ()) -> Optional[Dict[str, Any]]:  # type: ignore[type-arg]
+        rows = await self.fetch_all(query, params)
+        return rows[0] if rows else None
+
+    async def fetch_all(self, query: str, params: tuple = ()) -> List[Dict[str, Any]]:  # type: ignore[type-arg]
+        def run(connection: sqlite3.Connection) -> List[Dict[str, Any]]:
+            return [dict(row) for row in connection.execute(query, params).fetchall()]
+
+        if is_read_only(query):
+            return self.read(run)
+        return await self.write(run)
+
+    def interrupt_store(self) -> "SQLiteStore":
+        return SQLiteStore(self)
+
+
+_Outcome = tuple["asyncio.Future[Any]", Any, Optional[BaseException]]
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _error(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.Error):
+        store_error = StoreError(f"SQLite write failed: {exc}")
+        store_error.__cause__ = exc
+        return store_error
+    return exc
+
+
+def _settle(outcomes: Iterable[_Outcome]) -> None:
+    for future, result, exc in outcomes:
+        if future.done():
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(_error(exc))
+
+
+def _fail(batch: Iterable[tuple[Job[Any], "asyncio.Future[Any]"]], exc: BaseException) -> None:
+    _settle((future, None, exc) for _, future in batch)
+
+
+def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
+    return FlowInterrupt.from_db_row(dict(row))
+
+
+def _journal(
+    connection: sqlite3.Connection, interrupt_id: str, event_type: str, sequence: int, at: str
+) -> None:
+    connection.execute(
+        _Q["journal_interrupt"],
+        {"id": interrupt_id, "event_type": event_type, "sequence": sequence, "at": at},
+    )
+
+
+class SQLiteStore(ListenerSet):
+    """The interrupt store over a SQLiteDatabase. Other processes' changes are seen by polling."""
+
+    #: Waiters re-read this often, to see answers written by another process on the same file.
+    wake_poll_interval: Optional[float] = 0.1
+
+    def __init__(self, database: SQLiteDatabase) -> None:
+        super().__init__()
+        self.database = database
+
+    async def open(self) -> None:
+        def migrate(connection: sqlite3.Connection) -> None:
+            connection.execute(_Q["create_migrations_table"])
+            applied = {row[0] for row in connection.execute(_Q["applied_migrations"])}
+            for migration in migrations("sqlite"):
+                if migration.version in applied:
+                    continue
+                for statement in migration.statements:
+                    connection.execute(statement)
+                connection.execute(
+                    _Q["record_migration"], {"version": migration.version, "name": migration.name}
+                )
+
+        await self.database.write(migrate)
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    async def create(self, interrupt: FlowInterrupt, event_type: str) -> tuple[FlowInterrupt, bool]:
+        row = interrupt.to_db_row()
+
+        def insert(connection: sqlite3.Connection) -> Optional[sqlite3.Row]:
+            if connection.execute(_Q["insert_interrupt"], row).rowcount == 0:
+                existing: sqlite3.Row = connection.execute(
+                    _Q["get_by_idempotency_key"], {"key": interrupt.idempotency_key}
+                ).fetchone()
+                return existing
+            _journal(connection, interrupt.id, event_type, CREATED_SEQUENCE, row["created_at"])
+            return None
+
+        existing = await self.database.write(insert)
+        if existing is not None:
+            return _interrupt(existing), False
+        return interrupt, True
+
+    async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
+        at = format_time(finish.at)
+        params = {
+            "id": interrupt_id,
+            "status": finish.status.value,
+            "response": json.dumps(finish.response.to_dict()) if finish.response else None,
+            "at": at,
+            "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
+            "responder_id": guard.responder_id,
+            "kinds": _ALL_KINDS if guard.kinds is None else json.dumps([k.value for k in guard.kinds]),
+        }
+
+        def update(connection: sqlite3.Connection) -> tuple[bool, Optional[sqlite3.Row]]:
+            row = connection.execute(_Q["finish_interrupt"], params).fetchone()
+            if row is None:
+                return False, connection.execute(_Q["get_interrupt"], {"id": interrupt_id}).fetchone()
+            _journal(connection, interrupt_id, finish.event_type, TERMINAL_SEQUENCE, at)
+            return True, row
+
+        changed, row = await self.database.write(update)
+        if changed:
+            self._announce((interrupt_id,))
+        return FinishOutcome(changed, _interrupt(row) if row is not None else None)
+
+    async def expire_due(
+        self, now: datetime, limit: int, interrupt_id: Optional[str] = None
+    ) -> list[FlowInterrupt]:
+        at = format_time(now)
+
+        def expire(connection: sqlite3.Connection) -> list[sqlite3.Row]:
+            if interrupt_id is None:
+                rows = connection.execute(_Q["expire_due"], {"now": at, "limit": limit}).fetchall()
+            else:
+                rows = connection.execute(_Q["expire_one"], {"now": at, "id": interrupt_id}).fetchall()
+            for row in rows:
+                _journal(connection, row["id"], "interrupt.expired", TERMINAL_SEQUENCE, at)
+            return rows
+
+        expired = [_interrupt(row) for row in await self.database.write(expire)]
+        self._announce(interrupt.id for interrupt in expired)
+        return expired
+
+    async def get(self, interrupt_id: str) -> Optional[FlowInterrupt]:
+        row = self.database.read(lambda c: c.execute(_Q["get_interrupt"], {"id": interrupt_id}).fetchone())
+        return _interrupt(row) if row is not None else None
+
+    async def get_by_idempotency_key(self, key: str) -> Optional[FlowInterrupt]:
+        row = self.database.read(lambda c: c.execute(_Q["get_by_idempotency_key"], {"key": key}).fetchone())
+        return _interrupt(row) if row is not None else None
+
+    async def pending_for_request(self, request_id: str, now: datetime) -> Optional[FlowInterrupt]:
+        params = {"request_id": request_id, "now": format_time(now)}
+        row = self.database.read(lambda c: c.execute(_Q["pending_for_request"], params).fetchone())
+        return _interrupt(row) if row is not None else None
+
+    async def pending_for_session(
+        self, session_id: str, kinds: Optional[frozenset[InterruptKind]], now: datetime
+    ) -> list[FlowInterrupt]:
+        params = {
+            "session_id": session_id,
+            "now": format_time(now),
+            "kinds": None if kinds is None else json.dumps([kind.value for kind in kinds]),
+        }
+        rows = self.database.read(lambda c: c.execute(_Q["pending_for_session"], params).fetchall())
+        return [_interrupt(row) for row in rows]
+
+    async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
+        rows = self.database.read(
+            lambda c: c.execute(_Q["events_after"], {"seq": seq, "limit": limit}).fetchall()
+        )
+        return [
+            InterruptEvent(
+                seq=row["seq"],
+                type=row["event_type"],
+                sequence=row["sequence"],
+                interrupt=FlowInterrupt.from_db_row(json.loads(row["payload"])),
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+            for row in rows
+        ]
