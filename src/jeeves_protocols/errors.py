@@ -7,7 +7,7 @@
     ├── InterruptNotPendingError     the interrupt already left pending; `.status` says where it is
     │   └── InterruptExpiredError    ... because its time ran out
     ├── ResponderMismatchError       the responder is not the user the interrupt is for
-    ├── InvalidResponseError         the response does not fit the interrupt's kind; `.field` says what is needed
+    ├── InvalidResponseError         the response does not fit the kind; `.field` names what is needed
     ├── WaitTimeoutError             wait_for_response gave up (also a TimeoutError)
     └── StoreError                   the storage backend failed; the operation did not happen
 """

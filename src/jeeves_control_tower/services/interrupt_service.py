@@ -120,7 +120,7 @@ class InterruptService:
             await self.store.close()
             self._opened = False
 
-    async def __aenter__(self) -> "InterruptService":
+    async def __aenter__(self) -> InterruptService:
         await self.start()
         return self
 
@@ -377,7 +377,7 @@ class InterruptService:
         return await self._finish(interrupt_id, finish, Guard())
 
     async def expire_pending(self) -> int:
-        """Expire every pending interrupt past its expiry; returns how many. Safe to run anywhere, any time."""
+        """Expire every pending interrupt past its expiry; returns how many. Safe to run anywhere."""
         await self._ensure_open()
         now = self.clock()
         total = 0
@@ -534,7 +534,7 @@ class InterruptService:
             )
         except Exception as exc:
             self.logger.error(
-                "webhook_emit_failed", interrupt_id=interrupt.id, event=event_type, error=str(exc)
+                "webhook_emit_failed", interrupt_id=interrupt.id, event_type=event_type, error=str(exc)
             )
 
 
@@ -542,10 +542,12 @@ def _merged_configs(
     overrides: Optional[Mapping[InterruptKind, InterruptConfig]],
 ) -> dict[InterruptKind, InterruptConfig]:
     configs = dict(DEFAULT_INTERRUPT_CONFIGS)
-    for kind, override in (overrides or {}).items():
-        kind = check.require_kind(kind)
+    for key, override in (overrides or {}).items():
+        kind = check.require_kind(key)
         if not isinstance(override, InterruptConfig):
-            raise InvalidInterruptError(f"config for {kind.value} must be an InterruptConfig", field="configs")
+            raise InvalidInterruptError(
+                f"config for {kind.value} must be an InterruptConfig", field="configs"
+            )
         configs[kind] = merge_config(configs[kind], override)
     return configs
 

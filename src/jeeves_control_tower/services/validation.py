@@ -55,7 +55,9 @@ def require_kind(value: Any) -> InterruptKind:
         return InterruptKind(value)
     except ValueError:
         known = ", ".join(kind.value for kind in InterruptKind)
-        raise InvalidInterruptError(f"unknown interrupt kind {value!r} (known: {known})", field="kind") from None
+        raise InvalidInterruptError(
+            f"unknown interrupt kind {value!r} (known: {known})", field="kind"
+        ) from None
 
 
 def json_data(value: Any, name: str = "data") -> dict[str, Any]:

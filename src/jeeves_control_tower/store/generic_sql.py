@@ -30,7 +30,9 @@ def _identifier(name: str) -> str:
     return f'"{name}"'
 
 
-def insert_statement(table: str, data: Mapping[str, Any], placeholder: Placeholder) -> tuple[str, tuple[Any, ...]]:
+def insert_statement(
+    table: str, data: Mapping[str, Any], placeholder: Placeholder
+) -> tuple[str, tuple[Any, ...]]:
     if not data:
         raise InvalidInterruptError("insert needs at least one column", field="data")
     columns = ", ".join(_identifier(name) for name in data)

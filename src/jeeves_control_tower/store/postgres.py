@@ -93,13 +93,13 @@ class PostgresDatabase:
             for statement, params in steps:
                 await connection.execute(statement, *params)
 
-    async def listen(self, channel: str, callback: Any) -> "_Listener":
+    async def listen(self, channel: str, callback: Any) -> _Listener:
         """Call `callback(payload)` for every NOTIFY on `channel`, reconnecting if the link drops."""
         listener = _Listener(self.dsn, channel, callback)
         await listener.start()
         return listener
 
-    def interrupt_store(self) -> "PostgresStore":
+    def interrupt_store(self) -> PostgresStore:
         return PostgresStore(self)
 
 
@@ -180,7 +180,7 @@ class PostgresStore(ListenerSet):
         for migration in migrations("postgres"):
             if migration.version in applied:
                 continue
-            steps = [(statement, ()) for statement in migration.statements]
+            steps: list[tuple[str, tuple[Any, ...]]] = [(statement, ()) for statement in migration.statements]
             steps.append((_Q["record_migration"], (migration.version, migration.name)))
             if isinstance(self.db, PostgresDatabase):
                 await self.db.execute_script(steps)

@@ -19,7 +19,7 @@ def queries(dialect: Dialect) -> dict[str, str]:
     """`-- name: x` blocks of `queries/<dialect>.sql`, by name."""
     text = resources.files(__package__).joinpath(f"queries/{dialect}.sql").read_text("utf-8")
     parts = _NAME.split(text)
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ class SQLiteDatabase:
         self._queue: list[tuple[Job[Any], asyncio.Future[Any]]] = []
         self._flush_scheduled = False
         self._in_thread = False
+        self._thread_batch: list[tuple[Job[Any], asyncio.Future[Any]]] = []
         self._executor: Optional[ThreadPoolExecutor] = None
 
     # -- connections ----------------------------------------------------------------------
@@ -77,8 +78,9 @@ class SQLiteDatabase:
         self._writer, self._reader = writer, reader
 
     async def close(self) -> None:
-        while self._queue or self._in_thread:  # let acknowledged work finish first
-            await asyncio.sleep(0.001)
+        # Every write already handed to us commits (or fails) before the connections go.
+        while in_flight := [f for _, f in (*self._queue, *self._thread_batch) if not f.done()]:
+            await asyncio.wait(in_flight)
         for connection in {id(c): c for c in (self._reader, self._writer) if c is not None}.values():
             connection.close()
         self._writer = self._reader = None
@@ -88,7 +90,7 @@ class SQLiteDatabase:
 
     # -- group commit ---------------------------------------------------------------------
 
-    def write(self, job: Job[T]) -> "asyncio.Future[T]":
+    def write(self, job: Job[T]) -> asyncio.Future[T]:
         """Run `job(connection)` inside the next committed write transaction; resolves after COMMIT."""
         self._connect()
         loop = asyncio.get_running_loop()
@@ -121,11 +123,13 @@ class SQLiteDatabase:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jeeves-sqlite")
         self._in_thread = True
+        self._thread_batch = batch
         loop = asyncio.get_running_loop()
         done = loop.run_in_executor(self._executor, self._run_blocking, batch)
 
-        def finished(task: "asyncio.Future[list[_Outcome]]") -> None:
+        def finished(task: asyncio.Future[list[_Outcome]]) -> None:
             self._in_thread = False
+            self._thread_batch = []
             if task.exception() is not None:
                 _fail(batch, task.exception())  # type: ignore[arg-type]
             else:
@@ -136,7 +140,7 @@ class SQLiteDatabase:
 
         done.add_done_callback(finished)
 
-    def _run_blocking(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> "list[_Outcome]":
+    def _run_blocking(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> list[_Outcome]:
         writer = self._writer
         assert writer is not None
         writer.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
@@ -149,7 +153,7 @@ class SQLiteDatabase:
     @staticmethod
     def _run_batch(
         writer: sqlite3.Connection, batch: list[tuple[Job[Any], asyncio.Future[Any]]]
-    ) -> "list[_Outcome]":
+    ) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         for job, future in batch:
             writer.execute("SAVEPOINT job")
@@ -204,7 +208,7 @@ class SQLiteDatabase:
             return self.read(run)
         return await self.write(run)
 
-    def interrupt_store(self) -> "SQLiteStore":
+    def interrupt_store(self) -> SQLiteStore:
         return SQLiteStore(self)
 
 
@@ -233,7 +237,7 @@ def _settle(outcomes: Iterable[_Outcome]) -> None:
             future.set_exception(_error(exc))
 
 
-def _fail(batch: Iterable[tuple[Job[Any], "asyncio.Future[Any]"]], exc: BaseException) -> None:
+def _fail(batch: Iterable[tuple[Job[Any], asyncio.Future[Any]]], exc: BaseException) -> None:
     _settle((future, None, exc) for _, future in batch)
 
 
