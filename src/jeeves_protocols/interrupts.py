@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Optional
 
 from .enums import InterruptKind, InterruptStatus
@@ -16,12 +16,12 @@ _REQUIRED_COLUMNS = ("id", "kind", "request_id", "user_id", "session_id")
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with a fixed width, so that text order is time order (SQLite indexes rely on it)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def parse_time(value: Any) -> Optional[datetime]:
@@ -36,8 +36,8 @@ def parse_time(value: Any) -> Optional[datetime]:
         raise TypeError(f"cannot read a time from {type(value).__name__}: {value!r}")
     if moment.tzinfo is None:
         # Rows written by other tools may carry naive UTC; caller input never reaches here.
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _json_object(value: Any, column: str) -> Any:
@@ -78,7 +78,7 @@ class InterruptResponse:
         return result
 
     @classmethod
-    def from_dict(cls, value: Mapping[str, Any]) -> "InterruptResponse":
+    def from_dict(cls, value: Mapping[str, Any]) -> InterruptResponse:
         return cls(
             text=value.get("text"),
             approved=value.get("approved"),
@@ -161,7 +161,7 @@ class FlowInterrupt:
         return row
 
     @classmethod
-    def from_db_row(cls, row: Mapping[str, Any]) -> "FlowInterrupt":
+    def from_db_row(cls, row: Mapping[str, Any]) -> FlowInterrupt:
         """Rebuild from a row: times as ISO text or datetimes, JSON columns as text or mappings.
 
         Only id, kind, request_id, user_id and session_id are required; the rest take their defaults.

@@ -7,12 +7,12 @@ from typing import Any
 from jeeves_protocols import DatabaseProtocol, InvalidInterruptError
 
 from .base import (
+    TERMINAL_EVENT_TYPES,
     Finish,
     FinishOutcome,
     Guard,
     InterruptEvent,
     InterruptStore,
-    TERMINAL_EVENT_TYPES,
 )
 from .memory import MemoryStore
 

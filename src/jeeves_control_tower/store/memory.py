@@ -35,7 +35,7 @@ _EMPTY_JSON = "{}"
 class _Entry:
     """A stored interrupt. `data` is kept as JSON text so no caller can alias it."""
 
-    __slots__ = ("interrupt", "data_json")
+    __slots__ = ("data_json", "interrupt")
 
     def __init__(self, interrupt: FlowInterrupt, data_json: str) -> None:
         self.interrupt = interrupt
@@ -53,7 +53,7 @@ class _JournalEntry:
     """A journal event, materialised on read: terminal states never change, and a creation
     event is the entry as it was then (pending, unanswered, its data at the time)."""
 
-    __slots__ = ("seq", "type", "sequence", "entry", "data_json", "at")
+    __slots__ = ("at", "data_json", "entry", "seq", "sequence", "type")
 
     def __init__(self, seq: int, type: str, sequence: int, entry: _Entry, at: datetime) -> None:
         self.seq = seq
