@@ -1,0 +1,125 @@
+"""A race has exactly one winner: in one process, across processes, and against the expiry sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_protocols import InterruptKind, InterruptNotPendingError, InterruptResponse, InterruptStatus
+from tests.integration.conftest import Harness
+
+TERMINAL = {"interrupt.resolved", "interrupt.cancelled", "interrupt.expired"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_fifty_concurrent_responders_one_winner(harness: Harness) -> None:
+    created = await harness.service.create_clarification("r", "u", "s", "q?")
+
+    async def attempt(n: int) -> Any:
+        try:
+            return await harness.service.respond_or_raise(created.id, InterruptResponse(text=f"answer {n}"))
+        except InterruptNotPendingError as exc:
+            return exc
+
+    outcomes = await asyncio.gather(*(attempt(n) for n in range(50)))
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    losers = [o for o in outcomes if isinstance(o, InterruptNotPendingError)]
+    assert len(winners) == 1 and len(losers) == 49
+    assert all(loser.status is InterruptStatus.RESOLVED for loser in losers)
+    stored = await harness.service.get_interrupt(created.id)
+    assert stored is not None and stored.response is not None
+    assert stored.response.text == winners[0].response.text
+    terminal = [e for e in await harness.journal() if e.type in TERMINAL]
+    assert len(terminal) == 1
+
+
+async def test_respond_racing_the_sweep_over_500(harness: Harness) -> None:
+    """Each of 500 interrupts at its expiry ends in exactly one terminal state with one event."""
+    service = harness.service
+    created = [
+        await service.create_interrupt(InterruptKind.CLARIFICATION, f"r{i}", "u", "s", question="q")
+        for i in range(500)
+    ]
+    # Move the clock to the exact expiry moment while responders and the sweep run together.
+    harness.clock.advance(hours=24)
+    harness.clock.advance(microseconds=-1)
+
+    async def respond_all() -> list[Any]:
+        return await asyncio.gather(
+            *(service.respond(i.id, InterruptResponse(text="yes")) for i in created)
+        )
+
+    async def sweep() -> int:
+        await asyncio.sleep(0)
+        harness.clock.advance(microseconds=1)  # now every interrupt is due
+        return await service.expire_pending()
+
+    responses, expired = await asyncio.gather(respond_all(), sweep())
+    resolved = [r for r in responses if r is not None]
+    journal = await harness.journal()
+    per_interrupt = Counter(e.interrupt_id for e in journal if e.type in TERMINAL)
+    assert set(per_interrupt) == {i.id for i in created}
+    assert set(per_interrupt.values()) == {1}
+    stored = await asyncio.gather(*(service.store.get(i.id) for i in created))
+    finals = Counter(i.status for i in stored if i is not None)
+    assert finals[InterruptStatus.RESOLVED] + finals[InterruptStatus.EXPIRED] == 500
+    assert finals[InterruptStatus.RESOLVED] == len(resolved)
+
+
+def _run_two_processes(target: str, ids: list[str], tmp_path: Path) -> list[dict[str, Any]]:
+    go = tmp_path / "go"
+    command = [sys.executable, "-m", "tests.support.race_worker", target, str(go), *ids]
+    children = [
+        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    # Both children open their database first; then they fire together.
+    import time
+
+    time.sleep(1.5)
+    go.touch()
+    reports = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    return reports
+
+
+def _check_one_winner_each(reports: list[dict[str, Any]], ids: list[str]) -> None:
+    wins = Counter(w for report in reports for w in report["wins"])
+    assert wins == Counter({i: 1 for i in ids})
+    assert sum(report["lost"] for report in reports) == len(ids) * 6 - len(ids)
+
+
+async def test_two_processes_one_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    async with InterruptService(db=SQLiteDatabase(path), sweep_interval=0) as service:
+        ids = [(await service.create_clarification(f"r{i}", "u", "s", "q")).id for i in range(30)]
+    reports = await asyncio.to_thread(_run_two_processes, str(path), ids, tmp_path)
+    _check_one_winner_each(reports, ids)
+    async with InterruptService(db=SQLiteDatabase(path), sweep_interval=0) as service:
+        journal = await service.store.events_after(0, 10_000)
+    assert Counter(e.interrupt_id for e in journal if e.type in TERMINAL) == Counter({i: 1 for i in ids})
+
+
+@pytest.mark.postgres
+async def test_two_processes_one_postgres(pg_dsn: str, tmp_path: Path) -> None:
+    from jeeves_control_tower.store.postgres import PostgresDatabase
+
+    async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
+        ids = [(await service.create_clarification(f"r{i}", "u", "s", "q")).id for i in range(30)]
+    reports = await asyncio.to_thread(_run_two_processes, pg_dsn, ids, tmp_path)
+    _check_one_winner_each(reports, ids)
+    async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
+        journal = await service.store.events_after(0, 10_000)
+    assert Counter(e.interrupt_id for e in journal if e.type in TERMINAL) == Counter({i: 1 for i in ids})

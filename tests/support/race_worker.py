@@ -1,0 +1,50 @@
+"""A child process for cross-process races: respond to every given interrupt, report the wins.
+
+usage: python -m tests.support.race_worker <sqlite-path|postgres-dsn> <go-file> <id> [<id> ...]
+It waits until <go-file> exists so that both processes start firing together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+from jeeves_control_tower.services import InterruptService
+from jeeves_protocols import InterruptNotPendingError, InterruptResponse
+
+
+def _db(target: str) -> object:
+    if target.startswith("postgresql://"):
+        from jeeves_control_tower.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(target, max_size=8)
+    from jeeves_control_tower.store.sqlite import SQLiteDatabase
+
+    return SQLiteDatabase(target)
+
+
+async def main(target: str, go_file: str, ids: list[str]) -> None:
+    service = InterruptService(db=_db(target), sweep_interval=0)  # type: ignore[arg-type]
+    await service.start()
+    while not os.path.exists(go_file):
+        time.sleep(0.001)
+    pid = os.getpid()
+
+    async def attempt(interrupt_id: str) -> str:
+        try:
+            await service.respond_or_raise(interrupt_id, InterruptResponse(text=f"from {pid}"))
+            return "won"
+        except InterruptNotPendingError:
+            return "lost"
+
+    results = await asyncio.gather(*(attempt(i) for i in ids for _ in range(3)))
+    wins = [interrupt_id for interrupt_id, result in zip([i for i in ids for _ in range(3)], results, strict=True) if result == "won"]
+    await service.stop()
+    print(json.dumps({"pid": pid, "wins": wins, "lost": results.count("lost")}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3:]))
