@@ -327,7 +327,7 @@ async def test_cancel_records_reason_and_time(harness: Harness) -> None:
     assert event.type == "interrupt.cancelled"
     assert event.interrupt.data["cancel_reason"] == "user left"
     # The creation event still shows the interrupt as it was created.
-    creation = [e for e in await harness.journal() if e.sequence == 1][0]
+    creation = next(e for e in await harness.journal() if e.sequence == 1)
     assert creation.interrupt.status is InterruptStatus.PENDING
     assert "cancel_reason" not in creation.interrupt.data
 

@@ -63,7 +63,7 @@ async def test_respond_racing_the_sweep_over_500(harness: Harness) -> None:
         harness.clock.advance(microseconds=1)  # now every interrupt is due
         return await service.expire_pending()
 
-    responses, expired = await asyncio.gather(respond_all(), sweep())
+    responses, _ = await asyncio.gather(respond_all(), sweep())
     resolved = [r for r in responses if r is not None]
     journal = await harness.journal()
     per_interrupt = Counter(e.interrupt_id for e in journal if e.type in TERMINAL)

@@ -17,8 +17,6 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Dict, List, Optional
 
-import structlog
-
 from jeeves_protocols import (
     DEFAULT_INTERRUPT_CONFIGS,
     DatabaseProtocol,
@@ -42,6 +40,7 @@ from jeeves_protocols import (
 from jeeves_protocols.config import merge_config
 from jeeves_protocols.interrupts import utc_now
 
+from ..observability.logging import StructuredLogger
 from ..store import Finish, Guard, InterruptStore, store_for
 from . import validation as check
 from .waiters import Waiters
@@ -88,7 +87,7 @@ class InterruptService:
     ) -> None:
         self.db = db
         self.store: InterruptStore = store_for(db)
-        self.logger: LoggerProtocol = logger if logger is not None else structlog.get_logger("jeeves")
+        self.logger: LoggerProtocol = logger if logger is not None else StructuredLogger()
         self.webhook_service = webhook_service
         self.otel_adapter = otel_adapter
         self.configs = _merged_configs(configs)

@@ -1,0 +1,59 @@
+"""The seed's usage example, unchanged, with its names bound to the shipped classes."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from jeeves_control_tower.observability import OTelAdapter, StructuredLogger
+from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from tests.support.stores import Recorder, RecordingWebhooks
+
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "services.md"
+
+
+def seed_usage_example() -> str:
+    text = SEED.read_text(encoding="utf-8")
+    section = text.split("## Usage Example", 1)[1]
+    return section.split("```python", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.skipif(not SEED.exists(), reason=f"the seed is not beside this checkout ({SEED})")
+async def test_seed_usage_example_runs_unchanged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    log_stream = io.StringIO()
+    recorder = Recorder()
+    namespace = {
+        "database": SQLiteDatabase(tmp_path / "seed.db"),
+        "logger": StructuredLogger(json=True, stream=log_stream),
+        # The shipped HTTP WebhookService delivers from the journal; here a recording object
+        # stands for the seed's WebhookServiceProtocol hook.
+        "webhook": RecordingWebhooks(recorder),
+        "otel": OTelAdapter(tracer_provider=provider),
+    }
+    body = "async def __example():\n" + textwrap.indent(seed_usage_example(), "    ")
+    exec(compile(body, str(SEED), "exec"), namespace)
+    await namespace["__example"]()  # type: ignore[operator]
+
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("Created interrupt: ")
+    assert printed[-1] == "Expired 0 interrupts"
+    assert recorder.webhook_types() == ["interrupt.clarification_needed", "interrupt.resolved"]
+    created = recorder.webhooks[0][1]
+    lifetime = datetime.fromisoformat(created["expires_at"]) - datetime.fromisoformat(created["created_at"])
+    assert lifetime == timedelta(hours=48)  # the example's custom TTL, with the kind's event kept
+    logged = [json.loads(line)["event"] for line in log_stream.getvalue().splitlines()]
+    assert logged == ["interrupt_created", "interrupt_resolved"]
+    events = [event.name for span in exporter.get_finished_spans() for event in span.events]
+    assert events == ["interrupt.clarification_needed", "interrupt.resolved"]
+    await namespace["database"].close()  # type: ignore[attr-defined]
