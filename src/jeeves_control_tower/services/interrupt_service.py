@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -43,6 +42,7 @@ from jeeves_protocols.interrupts import utc_now
 from ..observability.logging import StructuredLogger
 from ..store import Finish, Guard, InterruptStore, store_for
 from . import validation as check
+from .ids import new_interrupt_id
 from .waiters import Waiters
 
 __all__ = [
@@ -175,7 +175,7 @@ class InterruptService:
         """
         kind = check.require_kind(kind)
         interrupt = FlowInterrupt(
-            id=str(uuid.uuid4()),
+            id=new_interrupt_id(),
             kind=kind,
             request_id=check.require_id(request_id, "request_id"),
             user_id=check.require_id(user_id, "user_id"),

@@ -1,0 +1,1 @@
+"""The jeeves benchmark: `python -m bench` (see bench/run.py)."""
