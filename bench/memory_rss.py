@@ -17,9 +17,8 @@ def rss_bytes() -> int:
 
 
 def child(count: int) -> None:
-    from jeeves_control_tower.services import InterruptService
-
     from bench.scale import load_memory
+    from jeeves_control_tower.services import InterruptService
 
     service = InterruptService(sweep_interval=0)
     gc.collect()

@@ -11,8 +11,9 @@ from jeeves_protocols import InterruptResponse, InterruptStatus
 ANSWER = InterruptResponse(text="yes")
 
 
-async def round_trips(db: Any, count: int, agents: int) -> tuple[Timing, int]:
-    """Timing of `count` round trips by `agents` concurrent agents, and how many resolved."""
+async def round_trips(db: Any, count: int, agents: int) -> tuple[Timing, int, int]:
+    """Timing of `count` round trips by `agents` concurrent agents, how many resolved, and the
+    number of journal events written (two per round trip, the warm-up's included)."""
     service = InterruptService(db=db, logger=_Quiet(), sweep_interval=0)
     await service.start()
     resolved = 0
@@ -24,15 +25,26 @@ async def round_trips(db: Any, count: int, agents: int) -> tuple[Timing, int]:
         resolved += answered.status is InterruptStatus.RESOLVED
 
     try:
+        before = await count_events(service)  # PostgreSQL runs share a schema
         await one(-1)  # warm-up: migrations, prepared statements
         resolved = 0
         if agents == 1:
             timing = await timed(one, count)
         else:
             timing = await timed_concurrently(one, count, agents)
+        events = await count_events(service) - before
     finally:
         await service.stop()
-    return timing, resolved
+    return timing, resolved, events
+
+
+async def count_events(service: InterruptService) -> int:
+    """Journal rows, read back through the store: the benchmark checks it measured real writes."""
+    total, seq = 0, 0
+    while page := await service.store.events_after(seq, 10_000):
+        total += len(page)
+        seq = page[-1].seq
+    return total
 
 
 class _Quiet:

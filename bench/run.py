@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,21 +29,38 @@ from bench.stats import Timing
 
 SECTIONS = ("roundtrip", "wake", "scale", "memory")
 RESULTS = Path(__file__).resolve().parent / "results"
+PG_BASE = os.environ.get("JEEVES_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def pg_dsn() -> str:
-    base = os.environ.get("JEEVES_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-    return base + ("&" if "?" in base else "?") + "search_path=jeeves_bench"
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each section does. FULL is the documented run; 1,000,000 stored only there."""
+
+    name: str
+    memory_round_trips: int
+    sqlite_round_trips: int
+    postgres_round_trips: int
+    wakes: int
+    stored: int
+    probes: int
+    memory_held: int
 
 
-async def reset_pg_schema() -> None:
+FULL = Sizes("full", 50_000, 10_000, 3_000, 500, 1_000_000, 1_000, 1_000_000)
+QUICK = Sizes("quick", 2_000, 1_000, 300, 50, 20_000, 200, 20_000)
+
+
+def pg_dsn(schema: str) -> str:
+    return PG_BASE + ("&" if "?" in PG_BASE else "?") + f"search_path={schema}"
+
+
+async def reset_pg_schema(schema: str) -> None:
     import asyncpg
 
-    base = os.environ.get("JEEVES_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-    connection = await asyncpg.connect(base)
+    connection = await asyncpg.connect(PG_BASE)
     try:
-        await connection.execute("DROP SCHEMA IF EXISTS jeeves_bench CASCADE")
-        await connection.execute("CREATE SCHEMA jeeves_bench")
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await connection.execute(f'CREATE SCHEMA "{schema}"')
     finally:
         await connection.close()
 
@@ -58,27 +78,28 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
+async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves_bench") -> dict[str, Any]:
+    """Run the selected sections, print their tables, return everything measured.
+
+    PostgreSQL work happens in `schema`, dropped and recreated first.
+    """
     from jeeves_control_tower.store.postgres import PostgresDatabase
     from jeeves_control_tower.store.sqlite import SQLiteDatabase
 
-    quick = args.quick
-    only = set(args.only.split(",")) if args.only else set(SECTIONS)
-    workdir = Path(tempfile.mkdtemp(prefix="jeeves-bench-"))
-    dsn = pg_dsn()
-    await reset_pg_schema()
+    dsn = pg_dsn(schema)
+    await reset_pg_schema(schema)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "mode": "quick" if quick else "full",
+        "machine": machine(),
+        "mode": sizes.name,
     }
-    n_mem, n_sqlite, n_pg = (2_000, 1_000, 300) if quick else (50_000, 10_000, 3_000)
+    n_mem, n_sqlite, n_pg = sizes.memory_round_trips, sizes.sqlite_round_trips, sizes.postgres_round_trips
 
     if "roundtrip" in only:
         floor_dict = floors.dict_floor(n_mem)
         floor_sqlite = floors.sqlite_floor(workdir / "floor.db", n_sqlite)
         floor_pg = await floors.postgres_floor(dsn, n_pg)
-        measured: dict[str, tuple[Timing, int]] = {
+        measured: dict[str, tuple[Timing, int, int]] = {
             "memory, 1 agent": await round_trips(None, n_mem, 1),
             "memory, 16 agents": await round_trips(None, n_mem, 16),
             "sqlite, 1 agent": await round_trips(SQLiteDatabase(workdir / "rt1.db"), n_sqlite, 1),
@@ -89,20 +110,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         floor_for = {"memory": floor_dict, "sqlite": floor_sqlite, "postgres": floor_pg}
         rows = [row("floor: dict insert + update", floor_dict), row("floor: sqlite3 INSERT + UPDATE", floor_sqlite),
                 row("floor: asyncpg INSERT + UPDATE", floor_pg)]
-        rows += [row(label, timing, floor_for[label.split(",")[0]].per_second) for label, (timing, _) in measured.items()]
+        rows += [row(label, timing, floor_for[label.split(",")[0]].per_second) for label, (timing, _, _) in measured.items()]
         print_table("Round trip: create_clarification + respond (ratio = rate / same-run sequential floor)",
                     ["", "rate", "p50 ms", "p99 ms", "vs floor"], rows)
         results["roundtrip"] = {
             "floors": {"dict": floor_dict.as_dict(), "sqlite3": floor_sqlite.as_dict(), "asyncpg": floor_pg.as_dict()},
             "measured": {
-                label: {**timing.as_dict(), "resolved": resolved,
+                label: {**timing.as_dict(), "resolved": resolved, "journal_events": events,
                         "ratio_to_floor": round(timing.per_second / floor_for[label.split(",")[0]].per_second, 3)}
-                for label, (timing, resolved) in measured.items()
+                for label, (timing, resolved, events) in measured.items()
             },
         }
 
     if "wake" in only:
-        count = 50 if quick else 500
+        count = sizes.wakes
         wakes = {
             "in-process, memory": await wake.in_process(None, count),
             "in-process, sqlite": await wake.in_process(SQLiteDatabase(workdir / "wake.db"), count),
@@ -114,13 +135,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["wake"] = {k: t.as_dict() for k, t in wakes.items()}
 
     if "scale" in only:
-        stored = 20_000 if quick else 1_000_000
+        stored = sizes.stored
         due = min(scale.DUE, stored // 10)
-        probes = 200 if quick else 1_000
+        probes = sizes.probes
         outcomes = {}
         for kind in ("memory", "sqlite", "postgres"):
             if kind == "postgres":
-                await reset_pg_schema()
+                await reset_pg_schema(schema)
             outcomes[kind] = await scale.scale(kind, stored, due, probes, workdir, dsn)
         print_table(f"Scale: {stored:,} stored ({due:,} due later); targets: list p99 < 2 ms, expire {due:,} due < 1 s",
                     ["", "session p99 ms", "request p99 ms", "expire none due ms", f"expire {due:,} due s"],
@@ -129,7 +150,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["scale"] = {k: r.as_dict() for k, r in outcomes.items()}
 
     if "memory" in only:
-        count = 20_000 if quick else 1_000_000
+        count = sizes.memory_held
         report = memory_rss.measure(count)
         print(f"\nMemory store: {report['bytes_per_interrupt']:,.0f} bytes of RSS per pending interrupt "
               f"({count:,} held; target < 1,500)")
@@ -139,6 +160,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), model)
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,7 +174,15 @@ def main() -> None:
     parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)}")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
-    results = asyncio.run(run(args))
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    unknown = only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    workdir = Path(tempfile.mkdtemp(prefix="jeeves-bench-"))
+    try:
+        results = asyncio.run(run(QUICK if args.quick else FULL, only, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {args.output}")

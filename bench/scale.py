@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sqlite3
 import time
@@ -73,10 +74,8 @@ def load_memory(service: InterruptService, count: int, due: int) -> None:
         interrupt = FlowInterrupt(kind=InterruptKind.CLARIFICATION, **row)
         # MemoryStore.create never awaits: drive it without an event loop round trip per row.
         coroutine = store.create(interrupt, "interrupt.clarification_needed")
-        try:
+        with contextlib.suppress(StopIteration):
             coroutine.send(None)
-        except StopIteration:
-            pass
 
 
 def load_sqlite(path: Path, count: int, due: int) -> None:

@@ -1,0 +1,80 @@
+"""A reduced benchmark run inside the test command, so the benchmark never rots.
+
+It checks what the benchmark measured (counts, states, journal rows, JSON written), never a speed:
+speed belongs to `python -m bench`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bench import run as bench_run
+
+pytestmark = pytest.mark.bench
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = bench_run.Sizes("smoke", memory_round_trips=200, sqlite_round_trips=100, postgres_round_trips=40,
+                       wakes=8, stored=2_000, probes=20, memory_held=2_000)
+
+
+@pytest.fixture
+def bench_schema(pg_available: None) -> str:
+    """A schema of this test's own; run() recreates it, the test drops it."""
+    return f"jeeves_bench_t_{uuid.uuid4().hex[:10]}"
+
+
+async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: str) -> None:
+    try:
+        results = await bench_run.run(TINY, set(bench_run.SECTIONS), tmp_path, schema=bench_schema)
+    finally:
+        await _drop_schema(bench_schema)
+
+    floors = results["roundtrip"]["floors"]
+    assert {name: f["operations"] for name, f in floors.items()} == {"dict": 200, "sqlite3": 100, "asyncpg": 40}
+    expected = {"memory, 1 agent": 200, "memory, 16 agents": 200, "sqlite, 1 agent": 100,
+                "sqlite, 16 agents": 100, "postgres, 1 agent": 40, "postgres, 16 agents": 80}
+    for label, count in expected.items():
+        measured = results["roundtrip"]["measured"][label]
+        assert measured["operations"] == count, label
+        assert measured["resolved"] == count, label  # every respond won its interrupt
+        # Two journal rows per round trip (creation and terminal), the warm-up's included.
+        assert measured["journal_events"] == 2 * (count + 1), label
+
+    assert set(results["wake"]) == {"in-process, memory", "in-process, sqlite", "in-process, postgres",
+                                    "across processes, postgres"}
+    assert results["wake"]["in-process, sqlite"]["operations"] == 8
+    assert results["wake"]["across processes, postgres"]["operations"] == 4
+    for woken in results["wake"].values():
+        assert woken["p50_ms"] >= 0  # wakes happen after respond returns, never before
+
+    for kind in ("memory", "sqlite", "postgres"):
+        scaled = results["scale"][kind]
+        assert scaled["stored"] == 2_000
+        assert scaled["get_pending_for_session"]["operations"] == 20
+        assert scaled["get_pending_for_request"]["operations"] == 20
+        assert scaled["expired"] == 200, kind  # exactly the due tenth, none of the rest
+
+    assert results["memory"]["count"] == 2_000
+    assert results["memory"]["rss_after"] > results["memory"]["rss_before"]
+
+
+def test_command_line_rejects_an_unknown_section() -> None:
+    completed = subprocess.run([sys.executable, "-m", "bench", "--only", "nonsense"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert "unknown section(s) nonsense" in completed.stderr
+
+
+async def _drop_schema(schema: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(bench_run.PG_BASE)
+    try:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await connection.close()
