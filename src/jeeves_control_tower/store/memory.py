@@ -7,9 +7,10 @@ object changes nothing here (as with a database).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import heapq
 import json
+import operator
 from collections import deque
 from datetime import datetime
 from typing import Any, Optional
@@ -31,6 +32,16 @@ __all__ = ["MemoryStore"]
 
 _EMPTY_JSON = "{}"
 
+# Every field in constructor order: copying through the constructor is about five times faster
+# than copy.copy (which goes through __reduce_ex__ for slotted dataclasses), and the memory
+# store copies on every read and write.
+_ALL_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(FlowInterrupt)))
+
+
+def _copy(interrupt: FlowInterrupt) -> FlowInterrupt:
+    """A shallow copy (callers replace `data` and `response` with their own)."""
+    return FlowInterrupt(*_ALL_FIELDS(interrupt))
+
 
 class _Entry:
     """A stored interrupt. `data` is kept as JSON text so no caller can alias it."""
@@ -42,7 +53,7 @@ class _Entry:
         self.data_json = data_json
 
     def snapshot(self) -> FlowInterrupt:
-        copied = copy.copy(self.interrupt)
+        copied = _copy(self.interrupt)
         copied.data = _load(self.data_json)
         if copied.response is not None:
             copied.response = _clone_response(copied.response)
@@ -123,7 +134,7 @@ class MemoryStore(ListenerSet):
         if interrupt.id in self._entries:
             raise KeyError(f"duplicate interrupt id {interrupt.id!r}")
         data_json = json.dumps(interrupt.data) if interrupt.data else _EMPTY_JSON
-        stored = copy.copy(interrupt)
+        stored = _copy(interrupt)
         stored.data = {}
         entry = _Entry(stored, data_json)
         self._entries[stored.id] = entry
