@@ -37,6 +37,11 @@ _ALL_KINDS = json.dumps([kind.value for kind in InterruptKind])
 # Measured on the round-trip benchmark (bench/): a larger page cache and memory-mapped reads
 # cut index maintenance; checkpointing every 10,000 WAL pages instead of 1,000 writes each hot
 # index page back to the database file once per many commits instead of over and over.
+# 1 KiB pages: every commit writes each b-tree page it touched (the row, its indexes, the journal
+# row and its index) to the WAL, so smaller pages mean fewer bytes copied and checksummed per
+# commit: measured 1.6x more round trips per second than 4 KiB. Only new files take it (it must
+# precede WAL mode); existing files keep their page size.
+_NEW_FILE_PAGE_SIZE = "PRAGMA page_size=1024"
 _CONNECTION_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-65536",
@@ -73,6 +78,7 @@ class SQLiteDatabase:
         try:
             writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
             if not memory:
+                writer.execute(_NEW_FILE_PAGE_SIZE)
                 writer.execute("PRAGMA journal_mode=WAL")
             for pragma in _CONNECTION_PRAGMAS:
                 writer.execute(pragma)
@@ -168,6 +174,16 @@ class SQLiteDatabase:
         writer: sqlite3.Connection, batch: list[tuple[Job[Any], asyncio.Future[Any]]]
     ) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
+        if len(batch) == 1:
+            # A lone job needs no savepoint: if it fails, rolling back the transaction undoes it alone.
+            job, future = batch[0]
+            try:
+                result = job(writer)
+                writer.execute("COMMIT")
+            except Exception as exc:
+                writer.execute("ROLLBACK")
+                return [(future, None, exc)]
+            return [(future, result, None)]
         for job, future in batch:
             writer.execute("SAVEPOINT job")
             try:
