@@ -13,6 +13,8 @@ from typing import Any, Optional, Protocol, runtime_checkable
 
 from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus
 
+from .listing import EventQuery, InterruptQuery
+
 __all__ = [
     "Guard",
     "Finish",
@@ -137,6 +139,12 @@ class InterruptStore(Protocol):
 
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         """Journal entries with a position past `seq`, in order."""
+
+    async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
+        """Interrupts matching every filter of `query`, newest first, at most `query.limit`."""
+
+    async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
+        """Journal entries past `query.after_seq` about the query's user and/or session, in order."""
 
     def add_listener(self, listener: ChangeListener) -> None: ...
 

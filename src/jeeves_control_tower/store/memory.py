@@ -27,6 +27,7 @@ from .base import (
     Guard,
     InterruptEvent,
 )
+from .listing import EventQuery, InterruptQuery
 
 __all__ = ["MemoryStore"]
 
@@ -240,6 +241,28 @@ class MemoryStore(ListenerSet):
             return []
         start = max(seq + 1 - journal[0].seq, 0)
         return [journal[i].event() for i in range(start, min(start + limit, len(journal)))]
+
+    async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
+        # Entries are in insertion (= id) order: walk them newest first and stop at `limit`.
+        found: list[FlowInterrupt] = []
+        for entry in reversed(self._entries.values()):
+            if len(found) >= query.limit:
+                break
+            if query.admits(entry.interrupt):
+                found.append(entry.snapshot())
+        return found
+
+    async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
+        journal = self._journal
+        if not journal:
+            return []
+        found: list[InterruptEvent] = []
+        for i in range(max(query.after_seq + 1 - journal[0].seq, 0), len(journal)):
+            if len(found) >= query.limit:
+                break
+            if query.admits(journal[i].entry.interrupt):
+                found.append(journal[i].event())
+        return found
 
 
 def _discard(index: dict[str, dict[str, _Entry]], key: str, interrupt_id: str) -> None:

@@ -22,6 +22,7 @@ from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptError, In
 from ._listeners import ListenerSet
 from .base import Finish, FinishOutcome, Guard, InterruptEvent
 from .generic_sql import dollar, insert_statement, update_statement
+from .listing import EventQuery, InterruptQuery, events_statement, list_statement
 from .sql import migrations, queries
 
 __all__ = ["PostgresDatabase", "PostgresStore", "WAKE_CHANNEL"]
@@ -53,7 +54,7 @@ class PostgresDatabase:
                 if self._pool is None:
                     try:
                         self._pool = await asyncpg.create_pool(
-                            self.dsn, min_size=self.min_size, max_size=self.max_size
+                            self.dsn, min_size=self.min_size, max_size=self.max_size, reset=_keep_session
                         )
                     except (OSError, asyncpg.PostgresError) as exc:
                         raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -101,6 +102,12 @@ class PostgresDatabase:
 
     def interrupt_store(self) -> PostgresStore:
         return PostgresStore(self)
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset round trip (RESET ALL, UNLISTEN *, ...): it doubled the
+    cost of every statement, and pool connections never carry session state here (LISTEN lives
+    on its own connection; migrations take a transaction-scoped advisory lock)."""
 
 
 class _Listener:
@@ -271,8 +278,18 @@ class PostgresStore(ListenerSet):
         rows = await self._rows("pending_for_session", session_id, now, kind_values)
         return [FlowInterrupt.from_db_row(row) for row in rows]
 
+    async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
+        rows = await self._run(*list_statement(query, dollar, lambda moment: moment))
+        return [FlowInterrupt.from_db_row(row) for row in rows]
+
+    async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
+        return self._events(await self._run(*events_statement(query, dollar)))
+
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
-        rows = await self._rows("events_after", seq, limit)
+        return self._events(await self._rows("events_after", seq, limit))
+
+    @staticmethod
+    def _events(rows: List[Dict[str, Any]]) -> list[InterruptEvent]:
         return [
             InterruptEvent(
                 seq=row["seq"],

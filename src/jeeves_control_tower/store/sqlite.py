@@ -25,6 +25,7 @@ from jeeves_protocols.interrupts import format_time
 from ._listeners import ListenerSet
 from .base import CREATED_SEQUENCE, TERMINAL_SEQUENCE, Finish, FinishOutcome, Guard, InterruptEvent
 from .generic_sql import insert_statement, is_read_only, qmark, update_statement
+from .listing import EventQuery, InterruptQuery, events_statement, list_statement
 from .sql import migrations, queries
 
 __all__ = ["SQLiteDatabase", "SQLiteStore"]
@@ -398,6 +399,25 @@ class SQLiteStore(ListenerSet):
         rows = self.database.read(
             lambda c: c.execute(_Q["events_after"], {"seq": seq, "limit": limit}).fetchall()
         )
+        return [
+            InterruptEvent(
+                seq=row["seq"],
+                type=row["event_type"],
+                sequence=row["sequence"],
+                interrupt=FlowInterrupt.from_db_row(json.loads(row["payload"])),
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+            for row in rows
+        ]
+
+    async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
+        statement, params = list_statement(query, qmark, format_time)
+        rows = self.database.read(lambda c: c.execute(statement, params).fetchall())
+        return [_interrupt(row) for row in rows]
+
+    async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
+        statement, params = events_statement(query, qmark)
+        rows = self.database.read(lambda c: c.execute(statement, params).fetchall())
         return [
             InterruptEvent(
                 seq=row["seq"],

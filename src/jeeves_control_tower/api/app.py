@@ -1,0 +1,119 @@
+"""The FastAPI application: `create_app(service, settings)` wires routes, auth, errors and pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from jeeves_protocols import InterruptError
+
+from ..services.interrupt_service import InterruptService
+from . import events, routes
+from .auth import RateLimiter
+from .errors import install_error_handlers, problem
+from .tokens import TokenRegistry, token_registry_for
+
+__all__ = ["Settings", "create_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+_PLACEHOLDER_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>jeeves</title>
+<body><h1>jeeves control tower</h1><p>The inbox page is not installed; the API is at
+<a href="/docs">/docs</a>.</p></body></html>"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Requests per second allowed per token (None: unlimited), with bursts up to `rate_burst`.
+    rate_limit: Optional[float] = None
+    rate_burst: int = 50
+    #: How often an event stream re-reads the journal when nothing in this process woke it.
+    sse_poll_seconds: float = 0.5
+    keepalive_seconds: float = 15.0
+    #: Start and stop the service with the app (False when the caller manages its lifecycle).
+    manage_service: bool = True
+
+
+def create_app(
+    service: InterruptService,
+    settings: Optional[Settings] = None,
+    *,
+    tokens: Optional[TokenRegistry] = None,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.manage_service:
+            await service.start()
+        try:
+            yield
+        finally:
+            if settings.manage_service:
+                await service.stop()
+
+    app = FastAPI(
+        title="jeeves control tower",
+        version="1",
+        description="Durable human-in-the-loop interrupts for AI agents.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.state.tokens = tokens if tokens is not None else token_registry_for(service.db)
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
+    )
+    hub = events.EventHub()
+    app.state.events = hub
+    # Terminal changes seen by the store (incl. other processes, via LISTEN) wake event streams.
+    service.store.add_listener(hub.wake)
+
+    install_error_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(events.router)
+    _add_operational_routes(app)
+    _add_pages(app)
+    return app
+
+
+def _add_operational_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "the database is unreachable"}})
+    async def readyz(request: Request) -> Response:
+        try:
+            # A real round trip to the database: reading a row that does not exist.
+            await request.app.state.service.get_interrupt("readyz-probe")
+        except InterruptError as exc:
+            return problem(503, "not_ready", f"database unavailable: {exc.message}")
+        except Exception as exc:
+            return problem(503, "not_ready", f"database unavailable: {exc}")
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_pages(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def inbox() -> Any:
+        index = STATIC_DIR / "index.html"
+        if index.is_file():
+            return FileResponse(index, media_type="text/html")
+        return HTMLResponse(_PLACEHOLDER_PAGE)
+
+    # The folder may not exist yet (another engineer builds the page); serve it once it does.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

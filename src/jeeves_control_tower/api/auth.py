@@ -1,0 +1,85 @@
+"""Who is calling, and what they may do: bearer tokens, roles, visibility and a rate limit."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from fastapi import Request
+
+from jeeves_protocols import FlowInterrupt, InterruptNotFoundError
+
+from .errors import ApiError
+from .tokens import Role, TokenRegistry
+
+__all__ = ["Principal", "authenticate", "require", "ensure_visible", "RateLimiter"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    role: Role
+
+    def sees(self, interrupt: FlowInterrupt) -> bool:
+        return self.role is not Role.RESPONDER or interrupt.user_id == self.user_id
+
+
+class RateLimiter:
+    """A token bucket per bearer token: `rate` requests per second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True
+
+
+def _bearer(request: Request, allow_query: bool) -> Optional[str]:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    if allow_query:
+        # EventSource cannot send headers, so the event stream also takes ?access_token=.
+        return request.query_params.get("access_token") or None
+    return None
+
+
+async def authenticate(request: Request, *, allow_query: bool = False) -> Principal:
+    tokens: TokenRegistry = request.app.state.tokens
+    secret = _bearer(request, allow_query)
+    if secret is None:
+        raise ApiError(401, "unauthorized", "a bearer token is required", {"WWW-Authenticate": "Bearer"})
+    record = await tokens.authenticate(secret)
+    if record is None:
+        raise ApiError(401, "unauthorized", "the token is unknown or revoked", {"WWW-Authenticate": "Bearer"})
+    limiter: Optional[RateLimiter] = request.app.state.rate_limiter
+    if limiter is not None and not limiter.allow(record.id):
+        raise ApiError(429, "rate_limited", "too many requests; slow down", {"Retry-After": "1"})
+    return Principal(record.user_id, record.role)
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    if principal.role is not Role.ADMIN and principal.role not in roles:
+        raise ApiError(403, "forbidden", f"the {principal.role.value} role may not do this")
+
+
+def ensure_visible(
+    principal: Principal, interrupt: Optional[FlowInterrupt], interrupt_id: str
+) -> FlowInterrupt:
+    """The interrupt if the caller may see it; otherwise the same 404 as for an unknown id."""
+    if interrupt is None or not principal.sees(interrupt):
+        raise InterruptNotFoundError(interrupt_id)
+    return interrupt

@@ -1,0 +1,111 @@
+"""RFC 9457 problem documents: every error the API returns, mapped once from the exception tree."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jeeves_protocols import (
+    IdempotencyConflictError,
+    InterruptError,
+    InterruptNotFoundError,
+    InterruptNotPendingError,
+    InvalidInterruptError,
+    InvalidResponseError,
+    ResponderMismatchError,
+    StoreError,
+    WaitTimeoutError,
+)
+
+__all__ = ["ApiError", "problem", "install_error_handlers", "STATUS_FOR", "PROBLEM_MEDIA_TYPE"]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+#: HTTP status per exception class; the most specific class listed first wins (checked in order).
+STATUS_FOR: tuple[tuple[type[InterruptError], int], ...] = (
+    (IdempotencyConflictError, 409),
+    (InvalidInterruptError, 422),
+    (InvalidResponseError, 422),
+    (InterruptNotFoundError, 404),
+    (InterruptNotPendingError, 409),
+    (ResponderMismatchError, 403),
+    (WaitTimeoutError, 408),
+    (StoreError, 503),
+)
+
+
+class ApiError(Exception):
+    """An error of the HTTP layer itself (auth, rate limit), with its own stable code."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: Optional[dict[str, str]] = None):
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers
+
+
+def problem(
+    status: int, code: str, detail: str, headers: Optional[dict[str, str]] = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"https://jeeves.dev/problems/{code}",
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def interrupt_problem(exc: InterruptError) -> JSONResponse:
+    status = next((code for cls, code in STATUS_FOR if isinstance(exc, cls)), 500)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InterruptNotPendingError):
+        extra["current_status"] = exc.status.value
+    if isinstance(exc, (InvalidInterruptError, InvalidResponseError)) and exc.field is not None:
+        extra["field"] = exc.field
+    interrupt_id = getattr(exc, "interrupt_id", None)
+    if interrupt_id is not None:
+        extra["interrupt_id"] = interrupt_id
+    return problem(status, exc.code, exc.message, **extra)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_interrupt_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InterruptError)
+        return interrupt_problem(exc)
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return problem(exc.status, exc.code, exc.detail, headers=exc.headers)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+        field = ".".join(location) or None
+        malformed = first.get("type") == "json_invalid"
+        return problem(
+            400 if malformed else 422,
+            "invalid_input",
+            f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid input")),
+            field=field,
+            errors=[{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg")} for e in errors],
+        )
+
+    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    app.add_exception_handler(InterruptError, on_interrupt_error)
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

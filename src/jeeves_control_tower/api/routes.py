@@ -1,0 +1,174 @@
+"""/v1: interrupts (create, list, get, respond, cancel, long-poll wait) and the caller's identity."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from fastapi import APIRouter, Query, Request, Response
+
+from jeeves_protocols import (
+    FlowInterrupt,
+    InterruptKind,
+    InterruptResponse,
+    InterruptStatus,
+    InvalidInterruptError,
+)
+from jeeves_protocols.interrupts import format_time, parse_time
+
+from ..services.interrupt_service import InterruptService
+from ..store.listing import InterruptQuery
+from .auth import Principal, authenticate, ensure_visible, require
+from .models import CancelBody, CreateInterrupt, InterruptOut, InterruptPage, Me, RespondBody, problems
+from .tokens import Role
+
+router = APIRouter(prefix="/v1")
+
+#: The longest a single long-poll may hold a connection; clients loop for longer waits.
+MAX_WAIT_SECONDS = 300.0
+
+
+def _service(request: Request) -> InterruptService:
+    service: InterruptService = request.app.state.service
+    return service
+
+
+def _out(interrupt: FlowInterrupt) -> dict[str, Any]:
+    return interrupt.to_dict()
+
+
+@router.get("/me", response_model=Me, responses=problems())
+async def me(request: Request) -> dict[str, str]:
+    principal = await authenticate(request)
+    return {"user_id": principal.user_id, "role": principal.role.value}
+
+
+@router.post(
+    "/interrupts",
+    status_code=201,
+    response_model=InterruptOut,
+    responses={**problems(403, 409), 200: {"model": InterruptOut, "description": "idempotent replay"}},
+)
+async def create_interrupt(body: CreateInterrupt, request: Request, response: Response) -> dict[str, Any]:
+    principal = await authenticate(request)
+    require(principal, Role.AGENT)
+    service = _service(request)
+    if body.idempotency_key is not None:
+        existing = await service.store.get_by_idempotency_key(body.idempotency_key)
+        if existing is not None and existing.request_id == body.request_id and existing.kind is body.kind:
+            response.status_code = 200
+            return _out(existing)
+    interrupt = await service.create_interrupt(
+        body.kind,
+        body.request_id,
+        body.user_id,
+        body.session_id,
+        envelope_id=body.envelope_id,
+        question=body.question,
+        message=body.message,
+        data=body.data,
+        ttl=timedelta(seconds=body.ttl_seconds) if body.ttl_seconds is not None else None,
+        idempotency_key=body.idempotency_key,
+    )
+    request.app.state.events.wake()
+    return _out(interrupt)
+
+
+@router.get("/interrupts", response_model=InterruptPage, responses=problems())
+async def list_interrupts(
+    request: Request,
+    status: Optional[InterruptStatus] = None,
+    user_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
+    session_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
+    request_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
+    kind: Optional[InterruptKind] = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    cursor: Optional[str] = Query(default=None, min_length=1, max_length=255),
+) -> dict[str, Any]:
+    principal = await authenticate(request)
+    if principal.role is Role.RESPONDER:
+        user_id = principal.user_id  # a responder lists only their own, whatever they ask for
+    service = _service(request)
+    # One extra row tells whether another page exists without a count query.
+    before = decode_cursor(cursor) if cursor is not None else None
+    found = await service.store.list_interrupts(
+        InterruptQuery(user_id, session_id, request_id, kind, status, before, limit + 1)
+    )
+    page = found[:limit]
+    return {
+        "items": [_out(interrupt) for interrupt in page],
+        "next_cursor": encode_cursor(page[-1]) if len(found) > limit else None,
+    }
+
+
+def encode_cursor(last: FlowInterrupt) -> str:
+    """An opaque cursor: the (created_at, id) position of the last item of a page."""
+    raw = f"{format_time(last.created_at)}|{last.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, interrupt_id = raw.partition("|")
+        parsed = parse_time(moment)
+        if parsed is None or not interrupt_id:
+            raise ValueError(raw)
+        return parsed, interrupt_id
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise InvalidInterruptError("cursor is not one this API returned", field="cursor") from None
+
+
+async def _visible(request: Request, principal: Principal, interrupt_id: str) -> FlowInterrupt:
+    return ensure_visible(principal, await _service(request).get_interrupt(interrupt_id), interrupt_id)
+
+
+@router.get("/interrupts/{interrupt_id}", response_model=InterruptOut, responses=problems(404))
+async def get_interrupt(interrupt_id: str, request: Request) -> dict[str, Any]:
+    principal = await authenticate(request)
+    return _out(await _visible(request, principal, interrupt_id))
+
+
+@router.post(
+    "/interrupts/{interrupt_id}/respond", response_model=InterruptOut, responses=problems(403, 404, 409)
+)
+async def respond(interrupt_id: str, body: RespondBody, request: Request) -> dict[str, Any]:
+    principal = await authenticate(request)
+    require(principal, Role.RESPONDER)
+    await _visible(request, principal, interrupt_id)
+    answer = InterruptResponse(
+        text=body.text,
+        approved=body.approved,
+        decision=body.decision,
+        data=body.data or {},
+        responder_id=principal.user_id,
+    )
+    # A responder answers as themselves (the service checks it is their interrupt, atomically);
+    # an admin may answer anyone's, recorded under the admin's own id.
+    as_user = principal.user_id if principal.role is Role.RESPONDER else None
+    resolved = await _service(request).respond_or_raise(interrupt_id, answer, as_user)
+    request.app.state.events.wake()
+    return _out(resolved)
+
+
+@router.post(
+    "/interrupts/{interrupt_id}/cancel", response_model=InterruptOut, responses=problems(403, 404, 409)
+)
+async def cancel(interrupt_id: str, request: Request, body: Optional[CancelBody] = None) -> dict[str, Any]:
+    principal = await authenticate(request)
+    require(principal, Role.AGENT)
+    await _visible(request, principal, interrupt_id)
+    cancelled = await _service(request).cancel_or_raise(interrupt_id, body.reason if body else None)
+    request.app.state.events.wake()
+    return _out(cancelled)
+
+
+@router.get("/interrupts/{interrupt_id}/wait", response_model=InterruptOut, responses=problems(404, 408))
+async def wait(
+    interrupt_id: str, request: Request, timeout: float = Query(default=30.0, ge=0, le=MAX_WAIT_SECONDS)
+) -> dict[str, Any]:
+    principal = await authenticate(request)
+    await _visible(request, principal, interrupt_id)
+    return _out(await _service(request).wait_for_response(interrupt_id, timeout))

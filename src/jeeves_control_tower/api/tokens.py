@@ -1,0 +1,172 @@
+"""Bearer tokens: random secrets handed out once, stored only as their SHA-256.
+
+SHA-256 (not a slow password hash) is enough: a token is 32 random bytes, so there is nothing
+to guess from its hash. The registry logic lives once in `TokenRegistry`; backends only store
+rows (`MemoryTokens` for an in-memory service, `SQLTokens` for SQLite and PostgreSQL, which differ
+only in their placeholder style). The table comes from migration 0003, applied when the
+interrupt store opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any, Callable, Optional
+
+from jeeves_protocols import InvalidInterruptError
+from jeeves_protocols.interrupts import format_time, utc_now
+
+from ..store.generic_sql import dollar, qmark
+
+__all__ = ["Role", "TokenRecord", "TokenRegistry", "MemoryTokens", "SQLTokens", "token_registry_for"]
+
+TOKEN_PREFIX = "jct_"
+
+
+class Role(str, Enum):
+    AGENT = "agent"
+    RESPONDER = "responder"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What a token stands for; never the secret itself."""
+
+    id: str
+    user_id: str
+    role: Role
+    created_at: str
+    revoked_at: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "role": self.role.value,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class TokenRegistry(ABC):
+    """Create, authenticate, list and revoke tokens. Subclasses only persist rows."""
+
+    async def create(self, user_id: str, role: Role | str) -> tuple[str, TokenRecord]:
+        """A new token for `user_id` with `role`: (the secret, shown once; its record)."""
+        if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 255:
+            raise InvalidInterruptError("user_id must be a non-empty string", field="user_id")
+        try:
+            role = Role(role)
+        except ValueError:
+            raise InvalidInterruptError(
+                f"role must be one of {', '.join(r.value for r in Role)}", field="role"
+            ) from None
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = TokenRecord(
+            id=secrets.token_hex(8), user_id=user_id, role=role, created_at=format_time(utc_now())
+        )
+        await self._insert(record, hash_token(secret))
+        return secret, record
+
+    async def authenticate(self, secret: str) -> Optional[TokenRecord]:
+        """The live record behind `secret`, or None (unknown or revoked)."""
+        if not secret.startswith(TOKEN_PREFIX):
+            return None
+        record = await self._by_hash(hash_token(secret))
+        return record if record is not None and record.revoked_at is None else None
+
+    async def revoke(self, token_id: str) -> bool:
+        """Revoke a live token by id; False if there is no such live token."""
+        return await self._revoke(token_id, format_time(utc_now()))
+
+    @abstractmethod
+    async def list(self) -> list[TokenRecord]: ...
+
+    @abstractmethod
+    async def _insert(self, record: TokenRecord, token_hash: str) -> None: ...
+
+    @abstractmethod
+    async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]: ...
+
+    @abstractmethod
+    async def _revoke(self, token_id: str, at: str) -> bool: ...
+
+
+class MemoryTokens(TokenRegistry):
+    def __init__(self) -> None:
+        self._by_hash_index: dict[str, TokenRecord] = {}
+
+    async def list(self) -> list[TokenRecord]:
+        return sorted(self._by_hash_index.values(), key=lambda record: record.created_at)
+
+    async def _insert(self, record: TokenRecord, token_hash: str) -> None:
+        self._by_hash_index[token_hash] = record
+
+    async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]:
+        return self._by_hash_index.get(token_hash)
+
+    async def _revoke(self, token_id: str, at: str) -> bool:
+        for token_hash, record in self._by_hash_index.items():
+            if record.id == token_id and record.revoked_at is None:
+                self._by_hash_index[token_hash] = replace(record, revoked_at=at)
+                return True
+        return False
+
+
+class SQLTokens(TokenRegistry):
+    """Tokens in `jeeves_api_tokens`, through any object with the seed's `fetch_all`."""
+
+    def __init__(self, db: Any, placeholder: Callable[[int], str]) -> None:
+        self.db = db
+        p = placeholder
+        self._insert_sql = (
+            "INSERT INTO jeeves_api_tokens (id, token_hash, user_id, role, created_at)"
+            f" VALUES ({p(1)}, {p(2)}, {p(3)}, {p(4)}, {p(5)}) RETURNING id"
+        )
+        self._by_hash_sql = f"SELECT * FROM jeeves_api_tokens WHERE token_hash = {p(1)}"
+        self._revoke_sql = (
+            f"UPDATE jeeves_api_tokens SET revoked_at = {p(1)}"
+            f" WHERE id = {p(2)} AND revoked_at IS NULL RETURNING id"
+        )
+
+    async def list(self) -> list[TokenRecord]:
+        rows = await self.db.fetch_all("SELECT * FROM jeeves_api_tokens ORDER BY created_at, id", ())
+        return [_record(row) for row in rows]
+
+    async def _insert(self, record: TokenRecord, token_hash: str) -> None:
+        params = (record.id, token_hash, record.user_id, record.role.value, record.created_at)
+        await self.db.fetch_all(self._insert_sql, params)
+
+    async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]:
+        rows = await self.db.fetch_all(self._by_hash_sql, (token_hash,))
+        return _record(rows[0]) if rows else None
+
+    async def _revoke(self, token_id: str, at: str) -> bool:
+        return bool(await self.db.fetch_all(self._revoke_sql, (at, token_id)))
+
+
+def _record(row: Any) -> TokenRecord:
+    return TokenRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        role=Role(row["role"]),
+        created_at=str(row["created_at"]),
+        revoked_at=row["revoked_at"],
+    )
+
+
+def token_registry_for(db: Any) -> TokenRegistry:
+    """The token registry that lives beside a service's `db` (None: in memory)."""
+    from ..store.sqlite import SQLiteDatabase
+
+    if db is None or not hasattr(db, "fetch_all"):
+        return MemoryTokens()
+    return SQLTokens(db, qmark if isinstance(db, SQLiteDatabase) else dollar)

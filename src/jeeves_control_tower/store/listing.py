@@ -1,0 +1,101 @@
+"""Listing interrupts and reading the journal with filters: one query builder for both SQL dialects.
+
+Only the filters a caller actually gives become conditions, so each query can use the index that
+leads with that column (`(user_id, created_at, id)`, ... from migration 0003) instead of a
+generic `(:x IS NULL OR col = :x)` plan that no index serves. Column names come from this module,
+never from the caller; values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime
+from enum import Enum
+from typing import Any, Optional
+
+from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptStatus
+
+__all__ = ["InterruptQuery", "EventQuery", "list_statement", "events_statement"]
+
+Placeholder = Callable[[int], str]
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptQuery:
+    """Which interrupts to list: every given filter must match. Newest first by (created_at, id);
+    `before` is the cursor: only interrupts strictly older than that (created_at, id) position."""
+
+    user_id: Optional[str] = None
+    session_id: Optional[str] = None
+    request_id: Optional[str] = None
+    kind: Optional[InterruptKind] = None
+    status: Optional[InterruptStatus] = None
+    before: Optional[tuple[datetime, str]] = None
+    limit: int = 50
+
+    def equalities(self) -> list[tuple[str, Any]]:
+        """(column, value) for each equality filter given."""
+        out: list[tuple[str, Any]] = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None or field.name in ("limit", "before"):
+                continue
+            out.append((field.name, value.value if isinstance(value, Enum) else value))
+        return out
+
+    def admits(self, interrupt: FlowInterrupt) -> bool:
+        for column, value in self.equalities():
+            actual = getattr(interrupt, column)
+            if (actual.value if isinstance(actual, Enum) else actual) != value:
+                return False
+        return self.before is None or (interrupt.created_at, interrupt.id) < self.before
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Journal events past `after_seq` about interrupts of this user and/or session, in order."""
+
+    after_seq: int = 0
+    user_id: Optional[str] = None
+    session_id: Optional[str] = None
+    limit: int = 500
+
+    def admits(self, interrupt: FlowInterrupt) -> bool:
+        return (self.user_id is None or interrupt.user_id == self.user_id) and (
+            self.session_id is None or interrupt.session_id == self.session_id
+        )
+
+
+def list_statement(
+    query: InterruptQuery, placeholder: Placeholder, time_param: Callable[[datetime], Any]
+) -> tuple[str, tuple[Any, ...]]:
+    """`time_param` turns the cursor's time into the dialect's column value (text or timestamptz)."""
+    tests: list[str] = []
+    params: list[Any] = []
+    for column, value in query.equalities():
+        params.append(value)
+        tests.append(f"{column} = {placeholder(len(params))}")
+    if query.before is not None:
+        params.extend((time_param(query.before[0]), query.before[1]))
+        # A row comparison: both SQLite and PostgreSQL walk the (…, created_at, id) index with it.
+        tests.append(f"(created_at, id) < ({placeholder(len(params) - 1)}, {placeholder(len(params))})")
+    sql = "SELECT * FROM jeeves_interrupts"
+    if tests:
+        sql += " WHERE " + " AND ".join(tests)
+    sql += f" ORDER BY created_at DESC, id DESC LIMIT {placeholder(len(params) + 1)}"
+    return sql, (*params, query.limit)
+
+
+def events_statement(query: EventQuery, placeholder: Placeholder) -> tuple[str, tuple[Any, ...]]:
+    conditions: list[tuple[str, Any]] = [("seq >", query.after_seq)]
+    if query.user_id is not None:
+        conditions.append(("user_id =", query.user_id))
+    if query.session_id is not None:
+        conditions.append(("session_id =", query.session_id))
+    where = " AND ".join(f"{test} {placeholder(i)}" for i, (test, _) in enumerate(conditions, 1))
+    sql = (
+        "SELECT seq, event_type, sequence, payload, created_at FROM jeeves_interrupt_events"
+        f" WHERE {where} ORDER BY seq LIMIT {placeholder(len(conditions) + 1)}"
+    )
+    return sql, (*(value for _, value in conditions), query.limit)
