@@ -1,0 +1,395 @@
+"""The `jeeves` command: run the server, manage the database and tokens, and talk to a server.
+
+Commands that need the database (serve, migrate, tokens, expire) open it directly from
+`--database-url` / JEEVES_DATABASE_URL. Commands about interrupts (list, show, respond, cancel,
+demo) go through a running server at `--url` / JEEVES_URL with `--token` / JEEVES_TOKEN, so
+they obey the same auth as everyone else.
+
+Exit codes: 0 done; 1 other failure; 2 bad usage; 3 not found; 4 not pending (conflict);
+5 token refused; 6 server or database unreachable; 7 timed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, Optional, TypeVar
+
+import click
+
+from jeeves_protocols import (
+    FlowInterrupt,
+    InterruptError,
+    InterruptKind,
+    InterruptNotFoundError,
+    InterruptNotPendingError,
+    InterruptResponse,
+    InvalidInterruptError,
+    InvalidResponseError,
+    StoreError,
+    WaitTimeoutError,
+)
+
+from .client import RemoteAuthError, RemoteInterruptService
+from .demo import run_demo, summarize
+
+T = TypeVar("T")
+
+DEFAULT_DATABASE = "./jeeves.db"
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (InterruptNotFoundError, 3),
+    (InterruptNotPendingError, 4),
+    (RemoteAuthError, 5),
+    (StoreError, 6),
+    (WaitTimeoutError, 7),
+    (InvalidInterruptError, 2),
+    (InvalidResponseError, 2),
+)
+
+
+def open_database(url: str) -> Any:
+    """A database object from a URL: postgresql://... or a SQLite path (optionally sqlite:///path)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from .store.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)
+    from .store.sqlite import SQLiteDatabase
+
+    return SQLiteDatabase(url.removeprefix("sqlite:///").removeprefix("sqlite://") or DEFAULT_DATABASE)
+
+
+def fail(exc: BaseException) -> NoReturn:
+    code = next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
+    message = exc.message if isinstance(exc, InterruptError) else str(exc)
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run(coroutine: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    except InterruptError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(StoreError(f"cannot reach the database: {exc}"))
+
+
+def emit(as_json: bool, value: Any, text: str) -> None:
+    click.echo(json.dumps(value, indent=2, default=str) if as_json else text)
+
+
+def describe(interrupt: FlowInterrupt) -> str:
+    what = interrupt.question or interrupt.message or ""
+    line = f"{interrupt.id}  {interrupt.status.value:<9} {interrupt.kind.value:<18} {interrupt.user_id:<12}"
+    line += f" {what}"
+    if interrupt.response is not None:
+        answer = interrupt.response
+        given = summarize(answer)
+        line += f"\n    answered {given!r} by {answer.responder_id} at {interrupt.resolved_at}"
+    return line
+
+
+database_option = click.option(
+    "--database-url",
+    envvar="JEEVES_DATABASE_URL",
+    default=DEFAULT_DATABASE,
+    show_default=True,
+    help="postgresql://... or a SQLite file path [env: JEEVES_DATABASE_URL]",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+url_option = click.option(
+    "--url",
+    envvar="JEEVES_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="The jeeves server [env: JEEVES_URL]",
+)
+token_option = click.option(
+    "--token", envvar="JEEVES_TOKEN", required=True, help="A bearer token [env: JEEVES_TOKEN]"
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="jeeves-control-tower")
+def main() -> None:
+    """jeeves control tower: durable human-in-the-loop interrupts for AI agents."""
+
+
+# -- server and database --------------------------------------------------------------------
+
+
+@main.command()
+@database_option
+@click.option(
+    "--host", envvar="JEEVES_HOST", default="127.0.0.1", show_default=True, help="[env: JEEVES_HOST]"
+)
+@click.option(
+    "--port",
+    envvar="JEEVES_PORT",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="[env: JEEVES_PORT]",
+)
+@click.option(
+    "--sweep-interval",
+    envvar="JEEVES_SWEEP_INTERVAL",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between expiry sweeps (0: off) [env: JEEVES_SWEEP_INTERVAL]",
+)
+@click.option(
+    "--dispatcher/--no-dispatcher",
+    envvar="JEEVES_DISPATCHER",
+    default=True,
+    show_default=True,
+    help="Deliver webhooks from this process [env: JEEVES_DISPATCHER]",
+)
+def serve(database_url: str, host: str, port: int, sweep_interval: float, dispatcher: bool) -> None:
+    """Run the HTTP API and the inbox page."""
+    import uvicorn
+
+    from .api import create_app
+    from .services import InterruptService
+
+    service = InterruptService(open_database(database_url), sweep_interval=sweep_interval)
+    app = create_app(service)
+    if dispatcher and not _webhooks_available():
+        click.echo("note: webhooks are not installed in this build; no dispatcher runs", err=True)
+
+    async def first_run_token() -> None:
+        # A newcomer needs a token to sign in to the inbox: on a database without any, make an
+        # admin token and print it this once (only its hash is kept).
+        await service.start()
+        tokens = app.state.tokens
+        if not await tokens.list():
+            secret, _ = await tokens.create("admin", "admin")
+            click.echo(f"No API tokens yet: created an admin token (shown only now):\n\n    {secret}\n")
+            click.echo(
+                "Sign in to the inbox with it, or create others with "
+                "`jeeves tokens create --user U --role responder`.\n"
+            )
+        await service.stop()
+
+    run(first_run_token())
+    # Listen before announcing: a client that reads the line below can connect at once (its
+    # connection waits in the backlog), and --port 0 reports the port the system picked.
+    sock = socket.create_server((host, port))
+    bound_port = sock.getsockname()[1]
+    click.echo(f"jeeves serving on http://{host}:{bound_port}/ (database {database_url})")
+    sys.stdout.flush()
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def _webhooks_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("jeeves_control_tower.webhooks") is not None
+
+
+@main.command()
+@database_option
+@json_option
+def migrate(database_url: str, as_json: bool) -> None:
+    """Apply pending database migrations (safe to run any time)."""
+    from .services import InterruptService
+    from .store.sql import migrations
+
+    async def go() -> list[int]:
+        service = InterruptService(open_database(database_url), sweep_interval=0)
+        await service.start()
+        await service.stop()
+        dialect = "postgres" if database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+        return [migration.version for migration in migrations(dialect)]
+
+    versions = run(go())
+    emit(as_json, {"schema_versions": versions}, f"database is at schema version {versions[-1]}")
+
+
+async def _with_tokens(database_url: str, job: Callable[[Any], Awaitable[T]]) -> T:
+    from .api.tokens import token_registry_for
+    from .services import InterruptService
+
+    db = open_database(database_url)
+    service = InterruptService(db, sweep_interval=0)
+    await service.start()  # applies migrations, which create the token table
+    try:
+        return await job(token_registry_for(db))
+    finally:
+        await service.stop()
+
+
+@main.group()
+def tokens() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@tokens.command("create")
+@database_option
+@json_option
+@click.option("--user", "user_id", required=True, help="The user the token acts as.")
+@click.option("--role", type=click.Choice(["agent", "responder", "admin"]), required=True)
+def tokens_create(database_url: str, as_json: bool, user_id: str, role: str) -> None:
+    """Create a token; it is printed once and stored only as a hash."""
+    secret, record = run(_with_tokens(database_url, lambda registry: registry.create(user_id, role)))
+    emit(as_json, {"token": secret, **record.to_dict()}, secret)
+
+
+@tokens.command("list")
+@database_option
+@json_option
+def tokens_list(database_url: str, as_json: bool) -> None:
+    """List tokens (never their secrets)."""
+    records = run(_with_tokens(database_url, lambda registry: registry.list()))
+    lines = [
+        f"{r.id}  {r.role.value:<9} {r.user_id:<16} {r.created_at}"
+        + (f"  revoked {r.revoked_at}" if r.revoked_at else "")
+        for r in records
+    ]
+    emit(as_json, [r.to_dict() for r in records], "\n".join(lines) or "no tokens")
+
+
+@tokens.command("revoke")
+@database_option
+@json_option
+@click.argument("token_id")
+def tokens_revoke(database_url: str, as_json: bool, token_id: str) -> None:
+    """Revoke a token by its id (from `jeeves tokens list`)."""
+    revoked = run(_with_tokens(database_url, lambda registry: registry.revoke(token_id)))
+    if not revoked:
+        fail(InterruptNotFoundError(token_id, f"no live token with id {token_id!r}"))
+    emit(as_json, {"revoked": token_id}, f"revoked {token_id}")
+
+
+@main.command()
+@database_option
+@json_option
+def expire(database_url: str, as_json: bool) -> None:
+    """Expire every pending interrupt past its expiry now."""
+    from .services import InterruptService
+
+    async def go() -> int:
+        async with InterruptService(open_database(database_url), sweep_interval=0) as service:
+            return await service.expire_pending()
+
+    count = run(go())
+    emit(as_json, {"expired": count}, f"expired {count} interrupt(s)")
+
+
+# -- talking to a server ----------------------------------------------------------------------
+
+
+def _remote(url: str, token: str, job: Callable[[RemoteInterruptService], Awaitable[T]]) -> T:
+    async def go() -> T:
+        async with RemoteInterruptService(url, token) as remote:
+            return await job(remote)
+
+    return run(go())
+
+
+@main.command("list")
+@url_option
+@token_option
+@json_option
+@click.option("--status", type=click.Choice(["pending", "resolved", "cancelled", "expired"]))
+@click.option("--user", "user_id")
+@click.option("--session", "session_id")
+@click.option("--request", "request_id")
+@click.option("--kind", type=click.Choice([kind.value for kind in InterruptKind]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+def list_command(url: str, token: str, as_json: bool, limit: int, **filters: Optional[str]) -> None:
+    """List interrupts, newest first."""
+    items, cursor = _remote(url, token, lambda remote: remote.list_interrupts(limit=limit, **filters))
+    emit(
+        as_json,
+        {"items": [item.to_dict() for item in items], "next_cursor": cursor},
+        "\n".join(describe(item) for item in items) or "no interrupts",
+    )
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+@click.argument("interrupt_id")
+def show(url: str, token: str, as_json: bool, interrupt_id: str) -> None:
+    """Show one interrupt."""
+    found = _remote(url, token, lambda remote: remote.get_interrupt(interrupt_id))
+    if found is None:
+        fail(InterruptNotFoundError(interrupt_id))
+    emit(as_json, found.to_dict(), describe(found) + "\n" + json.dumps(found.data, indent=2))
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+@click.argument("interrupt_id")
+@click.option("--text", help="The answer text (clarifications, reviews).")
+@click.option(
+    "--approve/--reject", "approved", default=None, help="Approve or reject (confirmations, reviews)."
+)
+@click.option("--decision", help="A decision (e.g. approve, reject, modify, acknowledge).")
+@click.option("--data", "data_json", help="Extra answer data as a JSON object.")
+def respond(
+    url: str,
+    token: str,
+    as_json: bool,
+    interrupt_id: str,
+    text: Optional[str],
+    approved: Optional[bool],
+    decision: Optional[str],
+    data_json: Optional[str],
+) -> None:
+    """Answer an interrupt as the token's user."""
+    data: dict[str, Any] = {}
+    if data_json is not None:
+        try:
+            data = json.loads(data_json)
+        except ValueError as exc:
+            fail(InvalidResponseError(f"--data is not JSON: {exc}", field="data"))
+        if not isinstance(data, dict):
+            fail(InvalidResponseError("--data must be a JSON object", field="data"))
+    answer = InterruptResponse(text=text, approved=approved, decision=decision, data=data)
+    resolved = _remote(url, token, lambda remote: remote.respond_or_raise(interrupt_id, answer))
+    emit(as_json, resolved.to_dict(), describe(resolved))
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+@click.argument("interrupt_id")
+@click.option("--reason", help="Why it is cancelled (kept in data.cancel_reason).")
+def cancel(url: str, token: str, as_json: bool, interrupt_id: str, reason: Optional[str]) -> None:
+    """Cancel a pending interrupt."""
+    cancelled = _remote(url, token, lambda remote: remote.cancel_or_raise(interrupt_id, reason))
+    emit(as_json, cancelled.to_dict(), describe(cancelled))
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+@click.option("--user", "user_id", default="admin", show_default=True, help="Whom the interrupts are for.")
+@click.option("--timeout", default=600.0, show_default=True, help="How long to wait for the answers.")
+def demo(url: str, token: str, as_json: bool, user_id: str, timeout: float) -> None:
+    """A simulated agent: raise one interrupt of each main kind, then print each answer as it arrives.
+
+    Open the inbox (signed in as --user) and answer them there, or with `jeeves respond`.
+    """
+
+    def report(line: str, record: dict[str, Any]) -> None:
+        emit(as_json, record, line)
+
+    _remote(url, token, lambda remote: run_demo(remote, user_id, timeout, report))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
