@@ -55,7 +55,11 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 
 
 async def test_me_reports_the_token_identity(api: Api) -> None:
-    for name, user, role in [("agent", "agent-bot", "agent"), ("alice", "alice", "responder"), ("admin", "root", "admin")]:
+    for name, user, role in [
+        ("agent", "agent-bot", "agent"),
+        ("alice", "alice", "responder"),
+        ("admin", "root", "admin"),
+    ]:
         response = await api.client(name).get("/v1/me")
         assert response.json() == {"user_id": user, "role": role}
 
@@ -175,7 +179,9 @@ async def test_get_hides_other_users_interrupts_behind_404(api: Api) -> None:
 
 async def test_respond_resolves_as_the_token_user(api: Api) -> None:
     created = await create(api)
-    response = await api.client("alice").post(f"/v1/interrupts/{created['id']}/respond", json={"text": "a.py"})
+    response = await api.client("alice").post(
+        f"/v1/interrupts/{created['id']}/respond", json={"text": "a.py"}
+    )
     assert response.status_code == 200
     resolved = response.json()
     assert resolved["status"] == "resolved"
@@ -200,7 +206,11 @@ async def test_an_admin_answers_anyones_interrupt(api: Api) -> None:
     response = await api.client("admin").post(
         f"/v1/interrupts/{created['id']}/respond", json={"approved": True}
     )
-    assert response.json()["response"] == {**response.json()["response"], "approved": True, "responder_id": "root"}
+    assert response.json()["response"] == {
+        **response.json()["response"],
+        "approved": True,
+        "responder_id": "root",
+    }
 
 
 async def test_cancel_keeps_the_reason_and_is_409_twice(api: Api) -> None:

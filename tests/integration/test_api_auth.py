@@ -71,7 +71,11 @@ async def test_wrong_role_is_403_and_changes_nothing(
 @pytest.mark.parametrize(
     ("method", "path", "payload"),
     [(m, p, b) for m, p, b, allowed in ENDPOINTS if "{id}" in p and "responder" in allowed],
-    ids=[i for i, (_, p, _, allowed) in zip(IDS, ENDPOINTS, strict=True) if "{id}" in p and "responder" in allowed],
+    ids=[
+        i
+        for i, (_, p, _, allowed) in zip(IDS, ENDPOINTS, strict=True)
+        if "{id}" in p and "responder" in allowed
+    ],
 )
 async def test_another_users_interrupt_is_404_for_a_responder(
     api: Api, method: str, path: str, payload: Any

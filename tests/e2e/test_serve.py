@@ -1,0 +1,27 @@
+"""The README's first command (`./scripts/serve`) starts a working server with the inbox page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.support.serve_process import REPO, jeeves_serve
+
+
+def test_scripts_serve_starts_a_working_server(tmp_path: Path) -> None:
+    database = tmp_path / "jeeves.db"
+    command = [str(REPO / "scripts" / "serve"), "--port", "0", "--database-url", str(database)]
+    with jeeves_serve(command) as served:
+        assert served.admin_token is not None, "a first run must print an admin token"
+        with httpx.Client(base_url=served.url, timeout=10) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+            assert client.get("/readyz").json() == {"status": "ready"}
+            page = client.get("/")
+            assert page.status_code == 200 and "<html" in page.text.lower()
+            me = client.get("/v1/me", headers={"Authorization": f"Bearer {served.admin_token}"})
+            assert me.json() == {"user_id": "admin", "role": "admin"}
+    assert database.exists()
+    # A second start on the same database finds the token and does not print another.
+    with jeeves_serve(command) as again:
+        assert again.admin_token is None
