@@ -386,7 +386,8 @@ def demo(url: str, token: str, as_json: bool, user_id: str, timeout: float) -> N
     """
 
     def report(line: str, record: dict[str, Any]) -> None:
-        emit(as_json, record, line)
+        # One JSON document per line: a script can act on each as it arrives.
+        click.echo(json.dumps(record, default=str) if as_json else line)
 
     _remote(url, token, lambda remote: run_demo(remote, user_id, timeout, report))
 

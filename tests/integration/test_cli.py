@@ -1,0 +1,143 @@
+"""The `jeeves` CLI: database commands in-process (click's runner), server commands against a
+real `jeeves serve` child process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from jeeves_control_tower.cli import main
+from tests.support.serve_process import JEEVES, Served, jeeves_serve
+
+
+def jeeves(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def as_json(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [(), *all_commands(main)], ids=lambda p: " ".join(p) or "jeeves")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = jeeves(*path, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_tokens_create_list_revoke_and_migrate(tmp_path: Path) -> None:
+    env = {"JEEVES_DATABASE_URL": str(tmp_path / "cli.db")}
+    assert as_json(jeeves("migrate", "--json", env=env))["schema_versions"][-1] >= 3
+    created = as_json(jeeves("tokens", "create", "--user", "alice", "--role", "responder", "--json", env=env))
+    assert created["token"].startswith("jct_") and created["role"] == "responder"
+    plain = jeeves("tokens", "create", "--user", "bot", "--role", "agent", env=env)
+    assert plain.exit_code == 0 and plain.output.strip().startswith("jct_")
+    listed = as_json(jeeves("tokens", "list", "--json", env=env))
+    assert [(t["user_id"], t["role"]) for t in listed] == [("alice", "responder"), ("bot", "agent")]
+    assert "token" not in listed[0] and created["token"] not in json.dumps(listed)
+    assert as_json(jeeves("tokens", "revoke", created["id"], "--json", env=env)) == {"revoked": created["id"]}
+    assert jeeves("tokens", "revoke", created["id"], env=env).exit_code == 3
+    assert as_json(jeeves("tokens", "list", "--json", env=env))[0]["revoked_at"] is not None
+    bad_role = jeeves("tokens", "create", "--user", "x", "--role", "king", env=env)
+    assert bad_role.exit_code == 2
+
+
+def test_expire_reports_how_many(tmp_path: Path) -> None:
+    result = as_json(jeeves("expire", "--json", env={"JEEVES_DATABASE_URL": str(tmp_path / "e.db")}))
+    assert result == {"expired": 0}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    command = [str(JEEVES), "serve", "--port", "0", "--database-url", str(tmp_path / "s.db")]
+    with jeeves_serve(command) as running:
+        yield running
+
+
+def test_server_commands_list_show_respond_cancel(served: Served) -> None:
+    assert served.admin_token is not None
+    env = {"JEEVES_URL": served.url, "JEEVES_TOKEN": served.admin_token}
+    with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {served.admin_token}"}) as http:
+        ids = [
+            http.post(
+                "/v1/interrupts",
+                json={
+                    "kind": kind,
+                    "request_id": f"r{i}",
+                    "user_id": "admin",
+                    "session_id": "s",
+                    "message": "m",
+                },
+            ).json()["id"]
+            for i, kind in enumerate(["confirmation", "checkpoint"])
+        ]
+    listed = as_json(jeeves("list", "--json", "--status", "pending", env=env))
+    assert [item["id"] for item in listed["items"]] == list(reversed(ids))
+    assert ids[0] in jeeves("list", env=env).output
+    assert as_json(jeeves("show", ids[0], "--json", env=env))["kind"] == "confirmation"
+    assert jeeves("show", "missing", env=env).exit_code == 3
+    wrong = jeeves("respond", ids[0], "--text", "yes", env=env)
+    assert wrong.exit_code == 2 and "approved" in wrong.output
+    resolved = as_json(jeeves("respond", ids[0], "--approve", "--data", '{"note": "ok"}', "--json", env=env))
+    assert resolved["response"]["approved"] is True and resolved["response"]["data"] == {"note": "ok"}
+    assert jeeves("respond", ids[0], "--approve", env=env).exit_code == 4
+    cancelled = as_json(jeeves("cancel", ids[1], "--reason", "no longer needed", "--json", env=env))
+    assert cancelled["status"] == "cancelled"
+    assert jeeves("list", env={**env, "JEEVES_TOKEN": "jct_bad"}).exit_code == 5
+    assert jeeves("list", env={**env, "JEEVES_URL": "http://127.0.0.1:1"}).exit_code == 6
+
+
+def test_demo_prints_each_answer_as_it_arrives(served: Served) -> None:
+    assert served.admin_token is not None
+    demo = subprocess.Popen(
+        [
+            str(JEEVES),
+            "demo",
+            "--url",
+            served.url,
+            "--token",
+            served.admin_token,
+            "--json",
+            "--timeout",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert demo.stdout is not None
+    answers = {
+        "clarification": {"text": "staging"},
+        "confirmation": {"approved": True},
+        "agent_review": {"decision": "approve"},
+        "checkpoint": {"decision": "acknowledge"},
+    }
+    answered: list[str] = []
+    with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {served.admin_token}"}) as http:
+        for line in demo.stdout:
+            record = json.loads(line)
+            if record["event"] == "asked":
+                interrupt = record["interrupt"]
+                reply = http.post(
+                    f"/v1/interrupts/{interrupt['id']}/respond", json=answers[interrupt["kind"]]
+                )
+                assert reply.status_code == 200, reply.text
+            elif record["event"] == "answered":
+                answered.append(record["interrupt"]["kind"])
+    assert demo.wait(timeout=30) == 0
+    demo.stdout.close()
+    assert sorted(answered) == sorted(answers)
