@@ -363,8 +363,16 @@ class SQLiteStore(ListenerSet):
                 rows = connection.execute(_Q["expire_due"], {"now": at, "limit": limit}).fetchall()
             else:
                 rows = connection.execute(_Q["expire_one"], {"now": at, "id": interrupt_id}).fetchall()
-            for row in rows:
-                _journal(connection, row["id"], "interrupt.expired", TERMINAL_SEQUENCE, at)
+            if rows:
+                connection.execute(
+                    _Q["journal_many"],
+                    {
+                        "ids": json.dumps([row["id"] for row in rows]),
+                        "event_type": "interrupt.expired",
+                        "sequence": TERMINAL_SEQUENCE,
+                        "at": at,
+                    },
+                )
             return rows
 
         expired = [_interrupt(row) for row in await self.database.write(expire)]

@@ -22,6 +22,22 @@ SELECT id, :event_type, :sequence, request_id, user_id, session_id,
        :at
   FROM jeeves_interrupts WHERE id = :id;
 
+-- name: journal_many
+-- One journal row for each id in the JSON array :ids, in the array's order: a batch of expiries
+-- is journalled by one statement instead of one per interrupt.
+INSERT INTO jeeves_interrupt_events (
+    interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+SELECT i.id, :event_type, :sequence, i.request_id, i.user_id, i.session_id,
+       json_object('id', i.id, 'kind', i.kind, 'request_id', i.request_id, 'user_id', i.user_id,
+                   'session_id', i.session_id, 'envelope_id', i.envelope_id, 'question', i.question,
+                   'message', i.message, 'data', json(i.data), 'status', i.status,
+                   'response', json(i.response), 'created_at', i.created_at, 'expires_at', i.expires_at,
+                   'resolved_at', i.resolved_at, 'trace_id', i.trace_id, 'span_id', i.span_id,
+                   'idempotency_key', i.idempotency_key),
+       :at
+  FROM json_each(:ids) AS wanted JOIN jeeves_interrupts AS i ON i.id = wanted.value
+ ORDER BY wanted.key;
+
 -- name: finish_interrupt
 UPDATE jeeves_interrupts
    SET status = :status,
