@@ -40,11 +40,16 @@ async def round_trips(db: Any, count: int, agents: int) -> tuple[Timing, int, in
 
 async def count_events(service: InterruptService) -> int:
     """Journal rows, read back through the store: the benchmark checks it measured real writes."""
-    total, seq = 0, 0
+    return (await journal_tail(service))[0]
+
+
+async def journal_tail(service: InterruptService, after: int = 0) -> tuple[int, int]:
+    """How many journal rows follow seq `after`, and the last seq (`after` if none)."""
+    total, seq = 0, after
     while page := await service.store.events_after(seq, 10_000):
         total += len(page)
         seq = page[-1].seq
-    return total
+    return total, seq
 
 
 class _Quiet:

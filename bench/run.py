@@ -144,9 +144,9 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
                 await reset_pg_schema(schema)
             outcomes[kind] = await scale.scale(kind, stored, due, probes, workdir, dsn)
         print_table(f"Scale: {stored:,} stored ({due:,} due later); targets: list p99 < 2 ms, expire {due:,} due < 1 s",
-                    ["", "session p99 ms", "request p99 ms", "expire none due ms", f"expire {due:,} due s"],
+                    ["", "session p99 ms", "request p99 ms", "expire none due p99 ms", f"expire {due:,} due s"],
                     [[k, f"{r.session_query.p99_ms:.3f}", f"{r.request_query.p99_ms:.3f}",
-                      f"{r.expire_nothing_due_seconds * 1000:.3f}", f"{r.expire_due_seconds:.3f}"] for k, r in outcomes.items()])
+                      f"{r.expire_nothing_due.p99_ms:.3f}", f"{r.expire_due_seconds:.3f}"] for k, r in outcomes.items()])
         results["scale"] = {k: r.as_dict() for k, r in outcomes.items()}
 
     if "memory" in only:

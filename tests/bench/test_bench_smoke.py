@@ -58,6 +58,8 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
         assert scaled["get_pending_for_session"]["operations"] == 20
         assert scaled["get_pending_for_request"]["operations"] == 20
         assert scaled["expired"] == 200, kind  # exactly the due tenth, none of the rest
+        assert scaled["journal_events"] == 200, kind  # one terminal event for each, no more
+        assert scaled["expire_nothing_due"]["operations"] == 10
 
     assert results["memory"]["count"] == 2_000
     assert results["memory"]["rss_after"] > results["memory"]["rss_before"]

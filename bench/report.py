@@ -1,0 +1,109 @@
+"""Render a results JSON as the Markdown tables of bench/RESULTS.md, each figure beside its target.
+
+    .venv/bin/python -m bench.report bench/results/latest.json > bench/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+# label in the round-trip table -> (floor it is compared with, target ratio to that floor)
+ROUND_TRIP_TARGETS = {
+    "memory, 1 agent": ("dict", None),
+    "memory, 16 agents": ("dict", None),
+    "sqlite, 1 agent": ("sqlite3", 0.5),
+    "sqlite, 16 agents": ("sqlite3", 1.0),
+    "postgres, 1 agent": ("asyncpg", 0.5),
+    "postgres, 16 agents": ("asyncpg", 2.5),
+}
+MEMORY_STORE_TARGET = 50_000  # round trips per second, sequential
+WAKE_TARGETS_MS = {"in-process": 1.0, "across processes": 10.0}
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def round_trip_section(results: dict[str, Any]) -> str:
+    floors = results["floors"]
+    rows = [
+        ["floor: dict insert + update", f"{floors['dict']['per_second']:,.0f}", f"{floors['dict']['p50_ms']:.3f}",
+         f"{floors['dict']['p99_ms']:.3f}", "", ""],
+        ["floor: sqlite3 INSERT + UPDATE, WAL, synchronous=NORMAL", f"{floors['sqlite3']['per_second']:,.0f}",
+         f"{floors['sqlite3']['p50_ms']:.3f}", f"{floors['sqlite3']['p99_ms']:.3f}", "", ""],
+        ["floor: asyncpg INSERT + UPDATE, one connection", f"{floors['asyncpg']['per_second']:,.0f}",
+         f"{floors['asyncpg']['p50_ms']:.3f}", f"{floors['asyncpg']['p99_ms']:.3f}", "", ""],
+    ]
+    for label, measured in results["measured"].items():
+        floor_name, target = ROUND_TRIP_TARGETS[label]
+        ratio = measured["ratio_to_floor"]
+        if target is not None:
+            goal = f"≥ {target}x floor: {verdict(ratio >= target)}"
+        elif label.endswith("1 agent"):
+            goal = f"≥ {MEMORY_STORE_TARGET:,}/s: {verdict(measured['per_second'] >= MEMORY_STORE_TARGET)}"
+        else:
+            goal = ""
+        rows.append([label, f"{measured['per_second']:,.0f}", f"{measured['p50_ms']:.3f}", f"{measured['p99_ms']:.3f}",
+                     f"{ratio:.2f}x {floor_name}", goal])
+    return table(["round trip", "per second", "p50 ms", "p99 ms", "vs floor", "target"], rows)
+
+
+def wake_section(results: dict[str, Any]) -> str:
+    rows = []
+    for label, timing in results.items():
+        target = WAKE_TARGETS_MS["across processes" if label.startswith("across") else "in-process"]
+        rows.append([label, f"{timing['p50_ms']:.3f}", f"{timing['p99_ms']:.3f}",
+                     f"p99 < {target:g} ms: {verdict(timing['p99_ms'] < target)}"])
+    return table(["wake: respond returns → wait_for_response returns", "p50 ms", "p99 ms", "target"], rows)
+
+
+def scale_section(results: dict[str, Any]) -> str:
+    rows = []
+    for kind, r in results.items():
+        session, request = r["get_pending_for_session"]["p99_ms"], r["get_pending_for_request"]["p99_ms"]
+        list_ok = session < 2 and request < 2
+        nothing_target = 0.1 if kind == "memory" else None
+        rows.append([
+            kind, f"{r['stored']:,}", f"{session:.3f}", f"{request:.3f}", f"{r['expire_nothing_due_ms']:.3f}",
+            f"{r['expire_due_seconds']:.3f} ({r['expired']:,})",
+            "; ".join(filter(None, [
+                f"list p99 < 2 ms: {verdict(list_ok)}",
+                f"expire due < 1 s: {verdict(r['expire_due_seconds'] < 1)}",
+                f"nothing due < 0.1 ms: {verdict(r['expire_nothing_due_ms'] < nothing_target)}" if nothing_target else "",
+            ])),
+        ])
+    return table(["store", "stored", "session p99 ms", "request p99 ms", "expire, none due, ms",
+                  "expire due, s (count)", "targets"], rows)
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = [f"Measured {results['date']} on {results['machine']} ({results['mode']} run).", ""]
+    if "roundtrip" in results:
+        parts += ["### Round trip: `create_clarification` + `respond` through `InterruptService`", "",
+                  round_trip_section(results["roundtrip"]), ""]
+    if "wake" in results:
+        parts += ["### Wake latency", "", wake_section(results["wake"]), ""]
+    if "scale" in results:
+        parts += ["### Scale", "", scale_section(results["scale"]), ""]
+    if "memory" in results:
+        per = results["memory"]["bytes_per_interrupt"]
+        parts += ["### Memory store", "",
+                  f"{per:,.0f} bytes of RSS per pending interrupt with {results['memory']['count']:,} held "
+                  f"(target < 1,500: {verdict(per < 1500)}).", ""]
+    if "http" in results:
+        parts += ["### HTTP", "", str(results["http"]), ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json"
+    print(render(json.loads(source.read_text())))
