@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from jeeves_protocols import (
     IdempotencyConflictError,
@@ -100,12 +101,26 @@ def install_error_handlers(app: FastAPI) -> None:
             errors=[{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg")} for e in errors],
         )
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; a path served by several
+            # routes (GET and POST /v1/interrupts) must list them all.
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(app, request)))
+        return problem(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     app.add_exception_handler(InterruptError, on_interrupt_error)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> set[str]:
+    allowed: set[str] = set()
+    for route in app.router.routes:
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= methods
+    return allowed

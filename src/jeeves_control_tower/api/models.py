@@ -27,6 +27,7 @@ class CreateInterrupt(BaseModel):
     data: Optional[dict[str, Any]] = None
     ttl_seconds: Optional[float] = Field(
         default=None,
+        strict=True,
         ge=0,
         le=MAX_TTL_SECONDS,
         allow_inf_nan=False,
@@ -39,7 +40,7 @@ class RespondBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Optional[str] = _TEXT
-    approved: Optional[bool] = None
+    approved: Optional[bool] = Field(default=None, strict=True)
     decision: Optional[str] = Field(default=None, max_length=255)
     data: Optional[dict[str, Any]] = None
 
