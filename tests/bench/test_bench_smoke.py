@@ -49,8 +49,10 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
                                     "across processes, postgres"}
     assert results["wake"]["in-process, sqlite"]["operations"] == 8
     assert results["wake"]["across processes, postgres"]["operations"] == 4
-    for woken in results["wake"].values():
-        assert woken["p50_ms"] >= 0  # wakes happen after respond returns, never before
+    for label in ("in-process, memory", "in-process, sqlite", "in-process, postgres"):
+        # In one process the waiter runs only after respond returns. (Across processes it may
+        # return first: the NOTIFY can reach it before the responder's reply arrives.)
+        assert results["wake"][label]["p50_ms"] >= 0, label
 
     for kind in ("memory", "sqlite", "postgres"):
         scaled = results["scale"][kind]
