@@ -151,15 +151,28 @@ def main() -> None:
     show_default=True,
     help="Deliver webhooks from this process [env: JEEVES_DISPATCHER]",
 )
-def serve(database_url: str, host: str, port: int, sweep_interval: float, dispatcher: bool) -> None:
+@click.option(
+    "--rate-limit",
+    envvar="JEEVES_RATE_LIMIT",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Requests per second allowed per token (default: unlimited) [env: JEEVES_RATE_LIMIT]",
+)
+def serve(
+    database_url: str,
+    host: str,
+    port: int,
+    sweep_interval: float,
+    dispatcher: bool,
+    rate_limit: Optional[float],
+) -> None:
     """Run the HTTP API and the inbox page."""
     import uvicorn
 
-    from .api import create_app
+    from .api import Settings, create_app
     from .services import InterruptService
 
     service = InterruptService(open_database(database_url), sweep_interval=sweep_interval)
-    app = create_app(service)
+    app = create_app(service, Settings(rate_limit=rate_limit))
     if dispatcher and not _webhooks_available():
         click.echo("note: webhooks are not installed in this build; no dispatcher runs", err=True)
 
@@ -184,7 +197,10 @@ def serve(database_url: str, host: str, port: int, sweep_interval: float, dispat
     bound_port = sock.getsockname()[1]
     click.echo(f"jeeves serving on http://{host}:{bound_port}/ (database {database_url})")
     sys.stdout.flush()
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    # Event streams and long-polls never finish on their own: give them a few seconds on
+    # shutdown, then close them, so Ctrl-C does not hang while an inbox tab is open.
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _webhooks_available() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import httpx
@@ -25,3 +26,27 @@ def test_scripts_serve_starts_a_working_server(tmp_path: Path) -> None:
     # A second start on the same database finds the token and does not print another.
     with jeeves_serve(command) as again:
         assert again.admin_token is None
+
+
+def test_serve_stops_on_sigterm_even_with_an_open_event_stream(tmp_path: Path) -> None:
+    command = [
+        str(REPO / ".venv" / "bin" / "jeeves"),
+        "serve",
+        "--port",
+        "0",
+        "--database-url",
+        str(tmp_path / "s.db"),
+    ]
+    with jeeves_serve(command) as served:
+        headers = {"Authorization": f"Bearer {served.admin_token}"}
+        with httpx.Client(base_url=served.url, headers=headers, timeout=30) as client:
+            with client.stream("GET", "/v1/events") as stream:
+                lines = stream.iter_lines()
+                assert next(lines) == ": connected"
+                served.process.terminate()
+                # The server drops the stream after its short grace period (EventSource then
+                # reconnects, to another instance or this one once restarted).
+                with contextlib.suppress(httpx.RemoteProtocolError):
+                    for _ in lines:
+                        pass
+            assert served.process.wait(timeout=20) == 0
