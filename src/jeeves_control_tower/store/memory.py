@@ -137,6 +137,8 @@ class MemoryStore(ListenerSet):
         data_json = json.dumps(interrupt.data) if interrupt.data else _EMPTY_JSON
         stored = _copy(interrupt)
         stored.data = {}
+        if stored.response is not None:
+            stored.response = _clone_response(stored.response)
         entry = _Entry(stored, data_json)
         self._entries[stored.id] = entry
         if key is not None:
@@ -147,7 +149,8 @@ class MemoryStore(ListenerSet):
             if stored.expires_at is not None:
                 heapq.heappush(self._expiry_heap, (stored.expires_at, stored.id))
         self._journal_append(entry, event_type, CREATED_SEQUENCE, stored.created_at)
-        return entry.snapshot(), True
+        # The caller's object is theirs to return: nothing stored refers to it or to its data.
+        return interrupt, True
 
     async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
         entry = self._entries.get(interrupt_id)
