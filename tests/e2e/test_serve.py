@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from pathlib import Path
 
 import httpx
@@ -49,4 +50,5 @@ def test_serve_stops_on_sigterm_even_with_an_open_event_stream(tmp_path: Path) -
                 with contextlib.suppress(httpx.RemoteProtocolError):
                     for _ in lines:
                         pass
-            assert served.process.wait(timeout=20) == 0
+            # uvicorn re-raises SIGTERM once it has shut down, so "killed by SIGTERM" is a clean exit.
+            assert served.process.wait(timeout=20) in (0, -signal.SIGTERM)
