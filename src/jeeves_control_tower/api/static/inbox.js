@@ -1,0 +1,596 @@
+// The jeeves inbox: a responder's pending interrupts, answered in place, kept live by SSE.
+// Plain browser JavaScript, no build step, no dependencies. Everything shown comes from the
+// API as data and is inserted with textContent, never as HTML, so agent text cannot inject markup.
+"use strict";
+
+const TOKEN_KEY = "jeeves.token";
+const HISTORY_STATUSES = ["resolved", "cancelled", "expired"];
+const KIND_LABELS = {
+  clarification: "Clarification",
+  confirmation: "Confirmation",
+  agent_review: "Agent review",
+  checkpoint: "Checkpoint",
+  resource_exhausted: "Resource exhausted",
+  timeout: "Timeout",
+  system_error: "System error",
+};
+
+const state = {
+  token: null,
+  me: null,
+  pending: new Map(), // id -> interrupt, only status "pending"
+  gone: new Set(), // ids seen leaving pending: a replayed creation event must not revive them
+  history: new Map(), // id -> interrupt in a terminal status
+  historyLoaded: false,
+  view: "pending",
+  source: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// ---- HTTP ---------------------------------------------------------------------------------
+
+class ApiProblem extends Error {
+  constructor(status, problem) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.status = status;
+    this.code = problem.code || null;
+    this.problem = problem;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", Authorization: `Bearer ${state.token}` };
+  const init = { method: options.method || "GET", headers };
+  if (options.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new ApiProblem(0, { detail: "The server cannot be reached. Check your connection and retry." });
+  }
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json().catch(() => ({})) : {};
+  if (!response.ok) throw new ApiProblem(response.status, body);
+  return body;
+}
+
+// ---- Sign in / out ------------------------------------------------------------------------
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    state.me = await api("/v1/me");
+  } catch (err) {
+    state.token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    throw err;
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("who-name").textContent = `${state.me.user_id} (${state.me.role})`;
+  $("sign-in").hidden = true;
+  $("nav").hidden = false;
+  $("who").hidden = false;
+  showView("pending");
+  await loadPending();
+  connectEvents();
+}
+
+function signOut() {
+  if (state.source) state.source.close();
+  sessionStorage.removeItem(TOKEN_KEY);
+  Object.assign(state, { token: null, me: null, source: null, historyLoaded: false, view: "pending" });
+  state.pending.clear();
+  state.gone.clear();
+  state.history.clear();
+  $("sessions").replaceChildren();
+  $("history-list").replaceChildren();
+  $("nav").hidden = true;
+  $("who").hidden = true;
+  $("pending").hidden = true;
+  $("history").hidden = true;
+  $("sign-in").hidden = false;
+  setLive("offline");
+  $("token").value = "";
+  $("token").focus();
+}
+
+// ---- Data ---------------------------------------------------------------------------------
+
+async function listAll(query, maxPages) {
+  const items = [];
+  let cursor = null;
+  for (let page = 0; page < maxPages; page += 1) {
+    const params = new URLSearchParams({ ...query, limit: "200" });
+    if (cursor) params.set("cursor", cursor);
+    const result = await api(`/v1/interrupts?${params}`);
+    items.push(...result.items);
+    cursor = result.next_cursor;
+    if (!cursor) break;
+  }
+  return items;
+}
+
+async function loadPending() {
+  try {
+    const items = await listAll({ status: "pending" }, 10);
+    state.pending.clear();
+    for (const item of items) if (!state.gone.has(item.id)) state.pending.set(item.id, item);
+    renderPending();
+    showGlobalError(null);
+  } catch (err) {
+    showGlobalError(`Could not load your inbox: ${err.message}`);
+  }
+}
+
+async function loadHistory() {
+  try {
+    const lists = await Promise.all(HISTORY_STATUSES.map((status) => listAll({ status }, 1)));
+    for (const item of lists.flat()) state.history.set(item.id, item);
+    state.historyLoaded = true;
+    renderHistory();
+    showGlobalError(null);
+  } catch (err) {
+    showGlobalError(`Could not load the history: ${err.message}`);
+  }
+}
+
+// One journal event: a creation adds a card, a terminal event removes it and feeds History.
+function applyEvent(event) {
+  const item = event.interrupt;
+  if (!item || !item.id) return;
+  if (item.status === "pending") {
+    if (state.gone.has(item.id) || state.pending.has(item.id)) return;
+    state.pending.set(item.id, item);
+    announce(`New ${kindLabel(item.kind).toLowerCase()}: ${item.question || item.message || item.id}`);
+  } else {
+    forget(item, true);
+  }
+  scheduleRender();
+}
+
+// Move an interrupt out of pending (answered here, or by anyone else: the stream tells us).
+function forget(item, fromStream) {
+  state.gone.add(item.id);
+  const wasPending = state.pending.delete(item.id);
+  if (state.historyLoaded || !fromStream) state.history.set(item.id, item);
+  if (wasPending && fromStream) announce(`${kindLabel(item.kind)} ${describeStatus(item.status)}.`);
+}
+
+// ---- Live updates -------------------------------------------------------------------------
+
+function connectEvents() {
+  if (state.source) state.source.close();
+  const params = new URLSearchParams({ access_token: state.token });
+  // EventSource reconnects by itself and resends Last-Event-ID, so nothing is missed.
+  const source = new EventSource(`/v1/events?${params}`);
+  state.source = source;
+  const onMessage = (message) => {
+    try {
+      applyEvent(JSON.parse(message.data));
+    } catch (err) {
+      console.error("bad event", err, message.data);
+    }
+  };
+  // Named events (interrupt.*) do not reach onmessage; listen to each type we know.
+  for (const type of [
+    "interrupt.created",
+    "interrupt.clarification_needed",
+    "interrupt.confirmation_needed",
+    "interrupt.agent_review",
+    "interrupt.checkpoint",
+    "interrupt.resource_exhausted",
+    "interrupt.timeout",
+    "interrupt.system_error",
+    "interrupt.resolved",
+    "interrupt.cancelled",
+    "interrupt.expired",
+  ]) source.addEventListener(type, onMessage);
+  source.onmessage = onMessage;
+  source.onopen = () => setLive("live");
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) {
+      setLive("offline");
+      // Closed for good (e.g. the token was revoked): check why, once.
+      api("/v1/me").then(
+        () => setTimeout(connectEvents, 3000),
+        (err) => showGlobalError(`Live updates stopped: ${err.message}`),
+      );
+    } else {
+      setLive("reconnecting");
+    }
+  };
+}
+
+function setLive(text) {
+  const node = $("live-state");
+  node.textContent = text;
+  node.dataset.state = text;
+}
+
+// ---- Rendering: pending -------------------------------------------------------------------
+
+let renderQueued = false;
+function scheduleRender() {
+  // A replayed journal may deliver many events at once: render once per frame.
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderPending();
+    if (state.historyLoaded) renderHistory();
+  });
+}
+
+function byNewest(a, b) {
+  return (b.created_at || "").localeCompare(a.created_at || "") || b.id.localeCompare(a.id);
+}
+
+function renderPending() {
+  const container = $("sessions");
+  const items = [...state.pending.values()].sort(byNewest);
+  $("pending-count").textContent = String(items.length);
+  $("pending-empty").hidden = items.length > 0;
+  // Sessions ordered by their newest interrupt; cards newest first within each.
+  const sessions = new Map();
+  for (const item of items) {
+    if (!sessions.has(item.session_id)) sessions.set(item.session_id, []);
+    sessions.get(item.session_id).push(item);
+  }
+  // Keep existing card nodes (and whatever the user is typing in them) across renders.
+  const existing = new Map();
+  for (const card of container.querySelectorAll("article.card")) existing.set(card.dataset.id, card);
+  const groups = [];
+  for (const [sessionId, list] of sessions) {
+    const headingId = `session-${cssId(sessionId)}`;
+    const group = el(
+      "section",
+      { class: "session", "aria-labelledby": headingId, "data-session": sessionId },
+      el("h3", { id: headingId }, "Session ", el("code", { text: sessionId })),
+    );
+    for (const item of list) group.append(existing.get(item.id) || renderCard(item));
+    groups.push(group);
+  }
+  const focused = document.activeElement;
+  container.replaceChildren(...groups);
+  if (focused && document.body.contains(focused)) focused.focus();
+  tick();
+}
+
+function cssId(text) {
+  return text.replace(/[^A-Za-z0-9_-]/g, "_");
+}
+
+function kindLabel(kind) {
+  return KIND_LABELS[kind] || kind;
+}
+
+function renderCard(item) {
+  const titleId = `title-${cssId(item.id)}`;
+  const card = el("article", {
+    class: `card kind-${item.kind}`,
+    "data-id": item.id,
+    "data-kind": item.kind,
+    "aria-labelledby": titleId,
+  });
+  const meta = el(
+    "p",
+    { class: "meta" },
+    el("span", { class: "badge", text: kindLabel(item.kind) }),
+    " ",
+    el("time", { datetime: item.created_at, title: item.created_at, text: `raised ${formatTime(item.created_at)}` }),
+    item.expires_at ? " · " : null,
+    item.expires_at
+      ? el("span", { class: "countdown", "data-expires": item.expires_at, "aria-label": "time left" })
+      : el("span", { class: "countdown none", text: " · no expiry" }),
+  );
+  const heading = el("h4", { id: titleId, text: item.question || item.message || kindLabel(item.kind) });
+  card.append(heading, meta);
+  if (item.question && item.message) card.append(el("p", { class: "message", text: item.message }));
+  const error = el("p", { class: "error", role: "alert", hidden: true });
+  const builder = FORMS[item.kind] || acknowledgeForm;
+  card.append(builder(item, (body, button) => submit(item, body, button, error, card), error));
+  card.append(error);
+  return card;
+}
+
+function dataList(data, skip = []) {
+  const entries = Object.entries(data || {}).filter(([key]) => !skip.includes(key));
+  if (entries.length === 0) return null;
+  const list = el("dl", { class: "data" });
+  for (const [key, value] of entries) {
+    list.append(el("dt", { text: key.replace(/_/g, " ") }));
+    list.append(el("dd", {}, readable(value)));
+  }
+  return list;
+}
+
+// Scalars as text, a list of scalars as a list, anything deeper as indented JSON.
+function readable(value) {
+  if (value === null || typeof value !== "object") return String(value);
+  if (Array.isArray(value) && value.every((v) => v === null || typeof v !== "object")) {
+    return el("ul", { class: "plain" }, ...value.map((v) => el("li", { text: String(v) })));
+  }
+  return el("pre", { text: JSON.stringify(value, null, 2) });
+}
+
+function actions(...buttons) {
+  return el("div", { class: "actions" }, ...buttons);
+}
+
+const FORMS = {
+  clarification(item, send) {
+    const inputId = `answer-${cssId(item.id)}`;
+    const text = el("textarea", { id: inputId, name: "text", rows: 2, required: true });
+    const form = el("form", { class: "answer", novalidate: true });
+    const options = Array.isArray(item.data && item.data.options) ? item.data.options : null;
+    if (options && options.length) {
+      form.append(
+        el(
+          "div",
+          { class: "options", role: "group", "aria-label": "Suggested answers" },
+          ...options.map((option) =>
+            el("button", {
+              type: "button",
+              class: "option",
+              text: String(option),
+              onclick: (e) => send({ text: String(option) }, e.currentTarget),
+            }),
+          ),
+        ),
+      );
+    }
+    const extra = dataList(item.data, ["options"]);
+    if (extra) form.append(extra);
+    form.append(
+      el("label", { for: inputId, text: options ? "Or write your answer" : "Your answer" }),
+      text,
+      actions(el("button", { type: "submit", class: "primary", text: "Send" })),
+    );
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const value = text.value.trim();
+      if (!value) return showCardError(form.nextSibling, "Write an answer first.", text);
+      send({ text: value }, e.submitter);
+    });
+    return form;
+  },
+
+  confirmation(item, send) {
+    return el(
+      "div",
+      { class: "answer" },
+      dataList(item.data),
+      actions(
+        el("button", { type: "button", class: "primary", text: "Approve", onclick: (e) => send({ approved: true }, e.currentTarget) }),
+        el("button", { type: "button", class: "danger", text: "Reject", onclick: (e) => send({ approved: false }, e.currentTarget) }),
+      ),
+    );
+  },
+
+  agent_review(item, send, error) {
+    const inputId = `comment-${cssId(item.id)}`;
+    const comment = el("textarea", { id: inputId, name: "comment", rows: 2 });
+    const decide = (decision) => (e) => {
+      const text = comment.value.trim();
+      if (decision === "modify" && !text) return showCardError(error, "Say what to change in the comment.", comment);
+      send(text ? { decision, text } : { decision }, e.currentTarget);
+    };
+    return el(
+      "div",
+      { class: "answer" },
+      dataList(item.data),
+      el("label", { for: inputId, text: "Comment (needed for Modify)" }),
+      comment,
+      actions(
+        el("button", { type: "button", class: "primary", text: "Approve", onclick: decide("approve") }),
+        el("button", { type: "button", class: "danger", text: "Reject", onclick: decide("reject") }),
+        el("button", { type: "button", text: "Modify", onclick: decide("modify") }),
+      ),
+    );
+  },
+};
+
+function acknowledgeForm(item, send) {
+  return el(
+    "div",
+    { class: "answer" },
+    dataList(item.data),
+    actions(el("button", { type: "button", class: "primary", text: "Acknowledge", onclick: (e) => send({}, e.currentTarget) })),
+  );
+}
+
+function showCardError(node, message, focusTarget) {
+  node.textContent = message;
+  node.hidden = false;
+  if (focusTarget) focusTarget.focus();
+}
+
+async function submit(item, body, button, error, card) {
+  const buttons = card.querySelectorAll("button, textarea");
+  buttons.forEach((b) => (b.disabled = true));
+  error.hidden = true;
+  card.setAttribute("aria-busy", "true");
+  try {
+    const resolved = await api(`/v1/interrupts/${encodeURIComponent(item.id)}/respond`, { method: "POST", body });
+    forget(resolved, false);
+    announce(`Answered: ${item.question || item.message || kindLabel(item.kind)}`);
+    focusAfterRemoval(card);
+    renderPending();
+    if (state.historyLoaded) renderHistory();
+  } catch (err) {
+    buttons.forEach((b) => (b.disabled = false));
+    card.removeAttribute("aria-busy");
+    if (err.code === "not_pending") {
+      // Someone else answered, or it expired or was cancelled: it leaves the list.
+      showCardError(error, `${err.message} It is removed from your inbox.`);
+      state.gone.add(item.id);
+      state.pending.delete(item.id);
+      setTimeout(renderPending, 4000);
+    } else {
+      const field = err.problem && err.problem.field ? ` (field: ${err.problem.field})` : "";
+      showCardError(error, `${err.message}${field}`);
+      if (button) button.focus();
+    }
+  }
+}
+
+// Keyboard users keep their place: focus moves to the next card's first control.
+function focusAfterRemoval(card) {
+  if (!card.contains(document.activeElement)) return;
+  const cards = [...document.querySelectorAll("#sessions article.card")];
+  const index = cards.indexOf(card);
+  const next = cards[index + 1] || cards[index - 1];
+  const target = next && next.querySelector("button, textarea");
+  if (target) requestAnimationFrame(() => target.focus());
+  else $("pending-title").setAttribute("tabindex", "-1"), requestAnimationFrame(() => $("pending-title").focus());
+}
+
+// ---- Rendering: history -------------------------------------------------------------------
+
+function renderHistory() {
+  const items = [...state.history.values()].sort(
+    (a, b) => (b.resolved_at || b.created_at || "").localeCompare(a.resolved_at || a.created_at || ""),
+  );
+  $("history-empty").hidden = items.length > 0;
+  $("history-list").replaceChildren(...items.map(renderHistoryItem));
+}
+
+function describeStatus(status) {
+  return { resolved: "answered", cancelled: "cancelled", expired: "expired" }[status] || status;
+}
+
+function summarizeResponse(response) {
+  if (!response) return null;
+  const parts = [];
+  if (response.approved === true) parts.push("approved");
+  if (response.approved === false) parts.push("rejected");
+  if (response.decision) parts.push(`decision: ${response.decision}`);
+  if (response.text) parts.push(`“${response.text}”`);
+  if (response.data && Object.keys(response.data).length) parts.push(JSON.stringify(response.data));
+  return parts.length ? parts.join(" · ") : "acknowledged";
+}
+
+function renderHistoryItem(item) {
+  const response = item.status === "resolved" ? item.response : null;
+  const when = item.resolved_at || (response && response.received_at);
+  return el(
+    "li",
+    { class: `past status-${item.status}`, "data-id": item.id, "data-status": item.status },
+    el(
+      "p",
+      { class: "meta" },
+      el("span", { class: "badge", text: kindLabel(item.kind) }),
+      " ",
+      el("span", { class: `status status-${item.status}`, text: describeStatus(item.status) }),
+      response && response.responder_id ? ` by ${response.responder_id}` : "",
+      when ? " " : "",
+      when ? el("time", { datetime: when, title: when, text: formatTime(when) }) : null,
+      " · session ",
+      el("code", { text: item.session_id }),
+    ),
+    el("p", { class: "subject", text: item.question || item.message || item.id }),
+    response ? el("p", { class: "answer-text" }, el("strong", { text: "Answer: " }), summarizeResponse(response)) : null,
+  );
+}
+
+// ---- Time ---------------------------------------------------------------------------------
+
+function formatTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+function formatLeft(ms) {
+  if (ms <= 0) return "expiring now";
+  const total = Math.floor(ms / 1000);
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (d) return `${d}d ${h}h left`;
+  if (h) return `${h}h ${String(m).padStart(2, "0")}m left`;
+  return `${m}:${String(s).padStart(2, "0")} left`;
+}
+
+// The countdown: updated every second from expires_at; the server's sweeper does the expiring
+// and the stream then removes the card.
+function tick() {
+  const now = Date.now();
+  for (const node of document.querySelectorAll(".countdown[data-expires]")) {
+    const left = new Date(node.dataset.expires).getTime() - now;
+    node.textContent = formatLeft(left);
+    node.classList.toggle("soon", left < 60_000);
+  }
+}
+
+// ---- Views, messages ----------------------------------------------------------------------
+
+function showView(view) {
+  state.view = view;
+  $("pending").hidden = view !== "pending";
+  $("history").hidden = view !== "history";
+  $("show-pending").setAttribute("aria-pressed", String(view === "pending"));
+  $("show-history").setAttribute("aria-pressed", String(view === "history"));
+  if (view === "history") {
+    renderHistory();
+    loadHistory();
+  }
+}
+
+function announce(text) {
+  const region = $("announce");
+  region.textContent = "";
+  // A fresh text node after clearing makes screen readers speak repeated messages too.
+  requestAnimationFrame(() => (region.textContent = text));
+}
+
+function showGlobalError(text) {
+  const node = $("global-error");
+  node.hidden = !text;
+  node.textContent = text || "";
+}
+
+// ---- Start --------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("sign-in-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const error = $("sign-in-error");
+    const token = $("token").value.trim();
+    if (!token) return showCardError(error, "Paste your access token.", $("token"));
+    error.hidden = true;
+    try {
+      await signIn(token);
+    } catch (err) {
+      showCardError(error, err.status === 401 ? "That token is not valid (or was revoked)." : err.message, $("token"));
+    }
+  });
+  $("sign-out").addEventListener("click", signOut);
+  $("show-pending").addEventListener("click", () => showView("pending"));
+  $("show-history").addEventListener("click", () => showView("history"));
+  setInterval(tick, 1000);
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved).catch(() => signOut());
+  else $("token").focus();
+});

@@ -1,0 +1,235 @@
+"""The inbox page in a real Chromium against a real server (uvicorn on loopback, SQLite file).
+
+A responder signs in, interrupts raised through the API appear without a reload (SSE), one of
+each kind is answered from its card, each leaves the pending list and shows up in History with
+who answered what. Screenshots of the inbox (desktop and phone width) go to test-output/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+
+from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from tests.support.api_server import Api, running_api
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with running_api(SQLiteDatabase(tmp_path / "inbox.db"), over_socket=True) as running:
+        yield running
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def raise_interrupt(api: Api, kind: str, session: str, **fields: Any) -> dict[str, Any]:
+    body = {"kind": kind, "request_id": f"req-{kind}", "user_id": "alice", "session_id": session}
+    response = await api.client("agent").post("/v1/interrupts", json={**body, **fields})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def fetch(api: Api, interrupt_id: str) -> dict[str, Any]:
+    response = await api.client("admin").get(f"/v1/interrupts/{interrupt_id}")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def card(page: Page, interrupt_id: str) -> Any:
+    return page.locator(f'#sessions article.card[data-id="{interrupt_id}"]')
+
+
+async def sign_in(page: Page, api: Api, token: str) -> None:
+    await page.goto(api.base_url + "/")
+    await page.get_by_label("Access token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # Chromium logs every 4xx as a failed resource; the 401 (wrong token) and the 409
+        # (answered elsewhere) are provoked on purpose below and shown by the page inline.
+        expected = ("401 (Unauthorized)", "409 (Conflict)")
+        if message.type == "error" and not any(code in message.text for code in expected):
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    # A wrong token is refused inline and nothing else is shown.
+    await sign_in(page, api, "jct_not-a-real-token")
+    await expect(page.locator("#sign-in-error")).to_contain_text("not valid")
+    await expect(page.locator("#pending")).to_be_hidden()
+
+    # One interrupt exists before sign-in: it comes from the initial list.
+    before = await raise_interrupt(
+        api, "clarification", "sess-a", question="Which colour for the logo?",
+        data={"options": ["Blue", "Green"]},
+    )
+    await page.get_by_label("Access token").fill(api.secrets["alice"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#who-name")).to_have_text("alice (responder)")
+    await expect(card(page, before["id"])).to_be_visible()
+    await expect(page.locator("#live-state")).to_have_text("live")
+
+    # Raised after sign-in: each appears with no reload. Bob's never does.
+    typed = await raise_interrupt(api, "clarification", "sess-b", question="Name the release?")
+    confirm = await raise_interrupt(
+        api, "confirmation", "sess-a", message="Delete 3 stale branches?",
+        data={"repository": "jeeves", "branches": ["old-1", "old-2", "old-3"]},
+    )
+    review = await raise_interrupt(
+        api, "agent_review", "sess-b", message="Review the drafted reply",
+        data={"draft": "Hello, your refund is on its way."},
+    )
+    checkpoint = await raise_interrupt(api, "checkpoint", "sess-c", message="Step 3 of 5 done")
+    failure = await raise_interrupt(
+        api, "system_error", "sess-c", message="The search tool failed", data={"error": "HTTP 502"}
+    )
+    to_cancel = await raise_interrupt(api, "confirmation", "sess-c", message="Send the newsletter?")
+    taken = await raise_interrupt(api, "confirmation", "sess-c", message="Answered elsewhere")
+    bobs = await api.client("agent").post(
+        "/v1/interrupts",
+        json={"kind": "clarification", "request_id": "r", "user_id": "bob", "session_id": "sess-a",
+              "question": "Bob's secret"},
+    )
+    assert bobs.status_code == 201
+    mine = [before, typed, confirm, review, checkpoint, failure, to_cancel, taken]
+    for item in mine:
+        await expect(card(page, item["id"])).to_be_visible()
+    await expect(page.locator("#sessions article.card")).to_have_count(len(mine))
+    await expect(page.get_by_text("Bob's secret")).to_have_count(0)
+    await expect(page.locator("#pending-count")).to_have_text(str(len(mine)))
+
+    # Grouped by session, each group newest first; the countdown runs; data is a definition list.
+    sessions = await page.locator("#sessions section.session").evaluate_all(
+        "nodes => nodes.map(n => n.dataset.session)"
+    )
+    assert sorted(sessions) == ["sess-a", "sess-b", "sess-c"] and sessions[0] == "sess-c"
+    sess_a = await page.locator('section[data-session="sess-a"] article.card').evaluate_all(
+        "nodes => nodes.map(n => n.dataset.id)"
+    )
+    assert sess_a == [confirm["id"], before["id"]]
+    await expect(card(page, confirm["id"]).locator(".countdown")).to_contain_text("left")
+    await expect(card(page, confirm["id"]).locator("dl.data dd").first).to_have_text("jeeves")
+    await expect(card(page, checkpoint["id"]).locator(".countdown")).to_contain_text("no expiry")
+
+    await page.screenshot(path=str(OUTPUT / "inbox.png"), full_page=True, animations="disabled")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.screenshot(path=str(OUTPUT / "inbox-phone.png"), full_page=True, animations="disabled")
+    # Nothing spills sideways on a phone.
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await page.set_viewport_size({"width": 1100, "height": 900})
+
+    # clarification: an option button.
+    await card(page, before["id"]).get_by_role("button", name="Green").click()
+    await expect(card(page, before["id"])).to_have_count(0)
+    # clarification: typed, sent from the keyboard (Tab to Send, Enter).
+    await card(page, typed["id"]).get_by_label("Your answer").fill("Aurora")
+    await card(page, typed["id"]).get_by_label("Your answer").press("Tab")
+    await page.keyboard.press("Enter")
+    await expect(card(page, typed["id"])).to_have_count(0)
+    # confirmation: Reject.
+    await card(page, confirm["id"]).get_by_role("button", name="Reject").click()
+    await expect(card(page, confirm["id"])).to_have_count(0)
+    # agent review: Modify needs a comment (said inline, nothing sent), then goes through.
+    review_card = card(page, review["id"])
+    await review_card.get_by_role("button", name="Modify").click()
+    await expect(review_card.get_by_role("alert")).to_contain_text("Say what to change")
+    assert (await fetch(api, review["id"]))["status"] == "pending"
+    await review_card.get_by_label("Comment").fill("Add the order number")
+    await review_card.get_by_role("button", name="Modify").click()
+    await expect(review_card).to_have_count(0)
+    # checkpoint and a notice kind: Acknowledge.
+    await card(page, checkpoint["id"]).get_by_role("button", name="Acknowledge").click()
+    await expect(card(page, checkpoint["id"])).to_have_count(0)
+    await card(page, failure["id"]).get_by_role("button", name="Acknowledge").focus()
+    await page.keyboard.press("Enter")
+    await expect(card(page, failure["id"])).to_have_count(0)
+
+    # Cancelled by the agent: the stream removes it, with no reload.
+    cancelled = await api.client("agent").post(f"/v1/interrupts/{to_cancel['id']}/cancel", json={})
+    assert cancelled.status_code == 200
+    await expect(card(page, to_cancel["id"])).to_have_count(0)
+    await expect(page.locator("#announce")).to_contain_text("cancelled")
+
+    # Answered elsewhere while this page was not listening: the 409's detail is shown inline.
+    await page.evaluate("state.source.close()")
+    by_admin = await api.client("admin").post(f"/v1/interrupts/{taken['id']}/respond", json={"approved": True})
+    assert by_admin.status_code == 200
+    await card(page, taken["id"]).get_by_role("button", name="Approve").click()
+    await expect(card(page, taken["id"]).get_by_role("alert")).to_contain_text("removed from your inbox")
+    # It stays a few seconds so the message can be read, then leaves.
+    await expect(card(page, taken["id"])).to_have_count(0, timeout=15_000)
+    await expect(page.locator("#pending-empty")).to_be_visible()
+    await expect(page.locator("#pending-count")).to_have_text("0")
+
+    # What the server recorded is what was clicked, answered as alice.
+    answers = {item["id"]: (await fetch(api, item["id"]))["response"] for item in mine[:6]}
+    assert answers[before["id"]]["text"] == "Green"
+    assert answers[typed["id"]]["text"] == "Aurora"
+    assert answers[confirm["id"]]["approved"] is False
+    assert answers[review["id"]]["decision"] == "modify"
+    assert answers[review["id"]]["text"] == "Add the order number"
+    assert {a["responder_id"] for a in answers.values()} == {"alice"}
+
+    # History: who answered what, and the cancelled one.
+    await page.get_by_role("button", name="History").click()
+    history = page.locator("#history-list")
+    for item in mine:
+        await expect(history.locator(f'li[data-id="{item["id"]}"]')).to_be_visible()
+    await expect(history.locator(f'li[data-id="{before["id"]}"]')).to_contain_text("answered by alice")
+    await expect(history.locator(f'li[data-id="{before["id"]}"]')).to_contain_text("“Green”")
+    await expect(history.locator(f'li[data-id="{confirm["id"]}"]')).to_contain_text("rejected")
+    await expect(history.locator(f'li[data-id="{review["id"]}"]')).to_contain_text("decision: modify")
+    await expect(history.locator(f'li[data-id="{checkpoint["id"]}"]')).to_contain_text("acknowledged")
+    await expect(history.locator(f'li[data-id="{to_cancel["id"]}"]')).to_contain_text("cancelled")
+    await expect(history.locator(f'li[data-id="{taken["id"]}"]')).to_contain_text("answered by root")
+    await expect(history.get_by_text("Bob's secret")).to_have_count(0)
+    await page.screenshot(path=str(OUTPUT / "inbox-history.png"), full_page=True, animations="disabled")
+
+    # The token lives in the tab's session: a reload stays signed in; signing out forgets it.
+    await page.reload()
+    await expect(page.locator("#who-name")).to_have_text("alice (responder)")
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_label("Access token")).to_be_focused()
+    assert await page.evaluate("sessionStorage.getItem('jeeves.token')") is None
+
+    await context.close()
+    assert problems == [], problems
