@@ -11,15 +11,24 @@ import httpx
 import pytest
 
 from jeeves_control_tower.api import Settings
+from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 from tests.support.api_server import Api, running_api
 
 PROBLEM = "application/problem+json"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    # A sync fixture: pg_dsn runs its own event loop, which an async fixture cannot host.
+    if request.param == "postgres":
+        return PostgresDatabase(request.getfixturevalue("pg_dsn"))
+    return SQLiteDatabase(tmp_path / "api.db")
+
+
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(SQLiteDatabase(tmp_path / "api.db")) as running:
+async def api(db: Any) -> AsyncIterator[Api]:
+    async with running_api(db) as running:
         yield running
 
 
@@ -75,10 +84,12 @@ async def test_missing_unknown_and_revoked_tokens_are_401(api: Api) -> None:
     assert_problem(await carol.get("/v1/me"), 401, "unauthorized")
 
 
-async def test_tokens_are_stored_hashed(api: Api, tmp_path: Path) -> None:
-    raw = (tmp_path / "api.db").read_bytes() + (tmp_path / "api.db-wal").read_bytes()
-    for secret in api.secrets.values():
-        assert secret.encode() not in raw
+async def test_tokens_are_stored_hashed(tmp_path: Path) -> None:
+    async with running_api(SQLiteDatabase(tmp_path / "hashed.db")) as api:
+        raw = (tmp_path / "hashed.db").read_bytes() + (tmp_path / "hashed.db-wal").read_bytes()
+        assert api.secrets
+        for secret in api.secrets.values():
+            assert secret.encode() not in raw
 
 
 async def test_create_returns_201_then_200_on_idempotent_replay(api: Api) -> None:

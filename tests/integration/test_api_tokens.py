@@ -1,0 +1,63 @@
+"""Token registries on memory, SQLite and PostgreSQL: create once, authenticate, revoke, list."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jeeves_control_tower.api.tokens import Role, TokenRegistry, hash_token, token_registry_for
+from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.postgres import PostgresDatabase
+from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_protocols import InvalidInterruptError
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        return SQLiteDatabase(tmp_path / "t.db")
+    if request.param == "postgres":
+        return PostgresDatabase(request.getfixturevalue("pg_dsn"))
+    return None
+
+
+@pytest.fixture
+async def tokens(db: Any) -> AsyncIterator[TokenRegistry]:
+    async with InterruptService(db, sweep_interval=0):  # opening it applies migration 0003
+        yield token_registry_for(db)
+
+
+async def test_token_life_cycle(tokens: TokenRegistry) -> None:
+    secret, record = await tokens.create("alice", "responder")
+    assert record.role is Role.RESPONDER and record.revoked_at is None
+    assert await tokens.authenticate(secret) == record
+    assert await tokens.authenticate(secret + "x") is None
+    assert await tokens.authenticate("not-even-a-token") is None
+    other, _ = await tokens.create("bot", Role.AGENT)
+    assert other != secret
+    assert [(r.user_id, r.role) for r in await tokens.list()] == [
+        ("alice", Role.RESPONDER),
+        ("bot", Role.AGENT),
+    ]
+    assert await tokens.revoke(record.id)
+    assert not await tokens.revoke(record.id)
+    assert not await tokens.revoke("unknown")
+    assert await tokens.authenticate(secret) is None
+    assert (await tokens.authenticate(other)) is not None
+
+
+async def test_bad_token_requests_change_nothing(tokens: TokenRegistry) -> None:
+    with pytest.raises(InvalidInterruptError) as bad_role:
+        await tokens.create("alice", "emperor")
+    assert bad_role.value.field == "role"
+    with pytest.raises(InvalidInterruptError) as bad_user:
+        await tokens.create("  ", "agent")
+    assert bad_user.value.field == "user_id"
+    assert await tokens.list() == []
+
+
+def test_only_a_hash_is_kept() -> None:
+    assert hash_token("jct_abc") != "jct_abc" and len(hash_token("jct_abc")) == 64
