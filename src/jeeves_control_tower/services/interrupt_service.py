@@ -149,6 +149,11 @@ class InterruptService:
 
     # -- creating -------------------------------------------------------------------------
 
+    def _now(self) -> datetime:
+        """The injected clock's time, checked on every call: a naive datetime would be stored as
+        if it were UTC on SQL stores and break comparisons in memory, so it is refused."""
+        return check.require_aware(self.clock(), "clock()")
+
     def get_config(self, kind: InterruptKind) -> InterruptConfig:
         return self.configs[kind]
 
@@ -188,7 +193,7 @@ class InterruptService:
         )
         ttl = check.require_ttl(ttl)
         config = self.configs[kind]
-        now = self.clock()
+        now = self._now()
         interrupt.created_at = now
         if ttl is None:
             ttl = config.default_ttl
@@ -292,24 +297,30 @@ class InterruptService:
 
     async def get_interrupt(self, interrupt_id: str) -> Optional[FlowInterrupt]:
         """The interrupt, or None. One past its expiry is expired on the spot, never shown pending."""
+        if not isinstance(interrupt_id, str):  # no id of another type exists on any store
+            return None
         await self._ensure_open()
         interrupt = await self.store.get(interrupt_id)
-        if interrupt is not None and interrupt.is_due(self.clock()):
+        if interrupt is not None and interrupt.is_due(self._now()):
             return await self._expire_now(interrupt_id)
         return interrupt
 
     async def get_pending_for_request(self, request_id: str) -> Optional[FlowInterrupt]:
         """The newest pending (and not yet due) interrupt of the request, or None."""
+        if not isinstance(request_id, str):
+            return None
         await self._ensure_open()
-        return await self.store.pending_for_request(request_id, self.clock())
+        return await self.store.pending_for_request(request_id, self._now())
 
     async def get_pending_for_session(
         self, session_id: str, kinds: Optional[List[InterruptKind]] = None
     ) -> List[FlowInterrupt]:
         """The session's pending (and not yet due) interrupts, oldest first, optionally of some kinds."""
         kind_set = frozenset(check.require_kind(kind) for kind in kinds) if kinds is not None else None
+        if not isinstance(session_id, str):
+            return []
         await self._ensure_open()
-        return await self.store.pending_for_session(session_id, kind_set, self.clock())
+        return await self.store.pending_for_session(session_id, kind_set, self._now())
 
     # -- responding -----------------------------------------------------------------------
 
@@ -339,7 +350,7 @@ class InterruptService:
         (InterruptExpiredError), ResponderMismatchError or InvalidResponseError."""
         check.check_response_types(response)
         responder = check.optional_id(user_id, "user_id")
-        now = self.clock()
+        now = self._now()
         received = dataclasses.replace(
             response,
             data=check.json_data(response.data, "response.data"),
@@ -370,7 +381,7 @@ class InterruptService:
         reason = check.optional_text(reason, "reason", check.MAX_REASON_LENGTH)
         finish = Finish(
             InterruptStatus.CANCELLED,
-            self.clock(),
+            self._now(),
             data_patch={"cancel_reason": reason} if reason is not None else None,
         )
         return await self._finish(interrupt_id, finish, Guard())
@@ -378,7 +389,7 @@ class InterruptService:
     async def expire_pending(self) -> int:
         """Expire every pending interrupt past its expiry; returns how many. Safe to run anywhere."""
         await self._ensure_open()
-        now = self.clock()
+        now = self._now()
         total = 0
         while True:
             expired = await self.store.expire_due(now, EXPIRE_BATCH)
@@ -399,6 +410,9 @@ class InterruptService:
         interrupt itself when its expiry passes first. Raises InterruptNotFoundError for an
         unknown id and WaitTimeoutError after `timeout` seconds.
         """
+        timeout = check.optional_timeout(timeout)
+        if not isinstance(interrupt_id, str):
+            raise InterruptNotFoundError(interrupt_id)
         await self._ensure_open()
         deadline = None if timeout is None else time.monotonic() + timeout
         woken = self._waiters.register(interrupt_id)
@@ -410,7 +424,7 @@ class InterruptService:
                     raise InterruptNotFoundError(interrupt_id)
                 if interrupt.status is not InterruptStatus.PENDING:
                     return interrupt
-                now = self.clock()
+                now = self._now()
                 if interrupt.is_due(now):
                     return await self._expire_now(interrupt_id)
                 delay = self._next_look(interrupt, now, deadline)
@@ -437,6 +451,8 @@ class InterruptService:
     # -- internals ------------------------------------------------------------------------
 
     async def _finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FlowInterrupt:
+        if not isinstance(interrupt_id, str):  # PostgreSQL would refuse to bind it; no store holds it
+            raise InterruptNotFoundError(interrupt_id)
         await self._ensure_open()
         outcome = await self.store.finish(interrupt_id, finish, guard)
         if outcome.changed:
@@ -466,7 +482,7 @@ class InterruptService:
 
     async def _expire_now(self, interrupt_id: str, now: Optional[datetime] = None) -> FlowInterrupt:
         """Expire one due interrupt (if nobody else ended it first) and return its final state."""
-        expired = await self.store.expire_due(now or self.clock(), 1, interrupt_id)
+        expired = await self.store.expire_due(now or self._now(), 1, interrupt_id)
         for interrupt in expired:
             await self._announce_terminal(interrupt)
             return interrupt

@@ -7,6 +7,7 @@ text up to 20,000 characters, `data` up to 256 KiB of JSON, a cancel reason up t
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Optional
@@ -82,6 +83,15 @@ def require_ttl(value: Any) -> Optional[timedelta]:
     if value is None or isinstance(value, timedelta):
         return value
     raise InvalidInterruptError("ttl must be a datetime.timedelta or None", field="ttl")
+
+
+def optional_timeout(value: Any) -> Optional[float]:
+    """Seconds to wait: None (forever) or a finite number; zero or less means "look once"."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInterruptError("timeout must be a finite number of seconds or None", field="timeout")
+    return float(value)
 
 
 def require_aware(value: datetime, name: str) -> datetime:
