@@ -376,22 +376,6 @@ async def test_custom_config_overrides_only_what_was_set(db_factory: Any) -> Non
         assert confirm.expires_at is None  # explicitly back to the class default: no expiry
 
 
-async def test_background_sweeper_expires_without_being_called(db_factory: Any) -> None:
-    from tests.support.stores import FakeClock, Recorder
-
-    recorder, clock = Recorder(), FakeClock()
-    async with open_service(db_factory(), recorder, clock, sweep_interval=0.01) as service:
-        await service.start()
-        created = await service.create_interrupt(InterruptKind.TIMEOUT, "r", "u", "s", message="m")
-        clock.advance(minutes=10)
-        # The waiter is woken by the sweeper's expiry (or expires it itself at its deadline);
-        # either way exactly one expired event exists.
-        finished = await service.wait_for_response(created.id, timeout=10)
-        assert finished.status is InterruptStatus.EXPIRED
-        await asyncio.sleep(0.05)  # give the sweeper a few more rounds: it must not re-announce
-    assert recorder.webhook_types().count("interrupt.expired") == 1
-
-
 async def test_naive_clock_is_rejected(db_factory: Any) -> None:
     from datetime import datetime
 

@@ -75,19 +75,22 @@ async def test_respond_racing_the_sweep_over_500(harness: Harness) -> None:
     assert finals[InterruptStatus.RESOLVED] == len(resolved)
 
 
-def _run_two_processes(target: str, ids: list[str], tmp_path: Path) -> list[dict[str, Any]]:
-    go = tmp_path / "go"
-    command = [sys.executable, "-m", "tests.support.race_worker", target, str(go), *ids]
+def _run_two_processes(target: str, ids: list[str]) -> list[dict[str, Any]]:
+    command = [sys.executable, "-m", "tests.support.race_worker", target, *ids]
     children = [
-        subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
-    # Both children open their database first; then they fire together.
-    import time
-
-    time.sleep(1.5)
-    go.touch()
+    # Both children open their database first (each says "ready"); then both are told to fire.
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready", child.stderr
     reports = []
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
     for child in children:
         out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
@@ -105,7 +108,7 @@ async def test_two_processes_one_sqlite_file(tmp_path: Path) -> None:
     path = tmp_path / "race.db"
     async with InterruptService(db=SQLiteDatabase(path), sweep_interval=0) as service:
         ids = [(await service.create_clarification(f"r{i}", "u", "s", "q")).id for i in range(30)]
-    reports = await asyncio.to_thread(_run_two_processes, str(path), ids, tmp_path)
+    reports = await asyncio.to_thread(_run_two_processes, str(path), ids)
     _check_one_winner_each(reports, ids)
     async with InterruptService(db=SQLiteDatabase(path), sweep_interval=0) as service:
         journal = await service.store.events_after(0, 10_000)
@@ -113,12 +116,12 @@ async def test_two_processes_one_sqlite_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-async def test_two_processes_one_postgres(pg_dsn: str, tmp_path: Path) -> None:
+async def test_two_processes_one_postgres(pg_dsn: str) -> None:
     from jeeves_control_tower.store.postgres import PostgresDatabase
 
     async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
         ids = [(await service.create_clarification(f"r{i}", "u", "s", "q")).id for i in range(30)]
-    reports = await asyncio.to_thread(_run_two_processes, pg_dsn, ids, tmp_path)
+    reports = await asyncio.to_thread(_run_two_processes, pg_dsn, ids)
     _check_one_winner_each(reports, ids)
     async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
         journal = await service.store.events_after(0, 10_000)

@@ -1,7 +1,8 @@
 """A child process for cross-process races: respond to every given interrupt, report the wins.
 
-usage: python -m tests.support.race_worker <sqlite-path|postgres-dsn> <go-file> <id> [<id> ...]
-It waits until <go-file> exists so that both processes start firing together.
+usage: python -m tests.support.race_worker <sqlite-path|postgres-dsn> <id> [<id> ...]
+Once its database is open it prints "ready" and blocks on stdin until the parent writes a line,
+so that both processes start firing together.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 
 from jeeves_control_tower.services import InterruptService
 from jeeves_protocols import InterruptNotPendingError, InterruptResponse
@@ -26,11 +26,11 @@ def _db(target: str) -> object:
     return SQLiteDatabase(target)
 
 
-async def main(target: str, go_file: str, ids: list[str]) -> None:
+async def main(target: str, ids: list[str]) -> None:
     service = InterruptService(db=_db(target), sweep_interval=0)  # type: ignore[arg-type]
     await service.start()
-    while not os.path.exists(go_file):
-        time.sleep(0.001)
+    print("ready", flush=True)
+    sys.stdin.readline()  # blocking on purpose: nothing else runs in this process until "go"
     pid = os.getpid()
 
     async def attempt(interrupt_id: str) -> str:
@@ -47,4 +47,4 @@ async def main(target: str, go_file: str, ids: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3:]))
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))
