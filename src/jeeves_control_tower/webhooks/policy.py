@@ -71,7 +71,7 @@ def matches(
     if session_filter is not None and session_filter != session_id:
         return False
     for pattern in patterns:
-        if pattern == "*" or pattern == event_type:
+        if pattern in ("*", event_type):
             return True
         if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
             return True

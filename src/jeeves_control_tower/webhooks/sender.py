@@ -46,13 +46,14 @@ async def send(client: httpx.AsyncClient, claim: Claim, now: datetime) -> SendRe
             excerpt = await _excerpt(response)
     except httpx.HTTPError as exc:
         latency = (time.perf_counter() - started) * 1000
-        error = f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS]
-        return SendResult(Attempt(number, now, None, error, latency, None), False, False, None)
+        failure = f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS]
+        return SendResult(Attempt(number, now, None, failure, latency, None), False, False, None)
     latency = (time.perf_counter() - started) * 1000
     code = response.status_code
     success = 200 <= code < 300
     error = None if success else f"HTTP {code}"
     attempt = Attempt(number, now, code, error, latency, excerpt)
+    # Retry-After (seconds or an HTTP date) comes with 429 and 503.
     retry_after = _retry_after(response.headers.get("retry-after")) if code in (429, 503) else None
     return SendResult(attempt, success, code == 410, retry_after)
 

@@ -59,7 +59,7 @@ class WebhookService:
         self,
         db: Any,
         *,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: Optional[RetryPolicy] = None,
         allow_networks: Iterable[str] = (),
         timeout: float = 15.0,
         transport: Optional[httpx.AsyncBaseTransport] = None,
@@ -72,7 +72,7 @@ class WebhookService:
         metrics: Any = None,
     ) -> None:
         self.storage = storage_for(db)
-        self.retry = retry
+        self.retry = retry if retry is not None else RetryPolicy()
         self.guard = UrlGuard(allow_networks)
         self.clock = clock
         self.lease = timedelta(seconds=lease)
@@ -95,7 +95,7 @@ class WebhookService:
 
     async def open(self) -> None:
         if not self._opened:
-            await self.storage.open()
+            await self.storage.open(self._wake.set)
             self._opened = True
 
     async def start(self) -> None:
@@ -111,13 +111,19 @@ class WebhookService:
                 await self._task
             self._task = None
         await self._client.aclose()
+        if self._opened:
+            await self.storage.close()
+            self._opened = False
 
     async def __aenter__(self) -> WebhookService:
         await self.start()
         return self
 
     async def __aexit__(
-        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
     ) -> None:
         await self.stop()
 
@@ -146,8 +152,9 @@ class WebhookService:
         await self.open()
         now = self.clock()
         secret = check_secret(secret) if secret is not None else generate_secret()
+        subscription_id = f"whsub_{uuid.uuid4().hex}"
         row = {
-            "id": f"whsub_{uuid.uuid4().hex}",
+            "id": subscription_id,
             "url": self.guard.check_url(url),
             "events": check_patterns(events),
             "user_id": _optional_text(user_id, "user_id"),
@@ -158,7 +165,7 @@ class WebhookService:
             "updated_at": now,
         }
         await self.storage.insert_subscription(row)
-        return CreatedSubscription(await self.get_subscription(row["id"]), secret)
+        return CreatedSubscription(await self.get_subscription(subscription_id), secret)
 
     async def get_subscription(self, subscription_id: str) -> Subscription:
         await self.open()
@@ -236,7 +243,9 @@ class WebhookService:
             raise InvalidInterruptError("status must be pending, delivered or dead", field="status")
         return await self.storage.list_deliveries(subscription_id, status, limit)
 
-    async def list_dead_letters(self, subscription_id: Optional[str] = None, limit: int = 50) -> list[Delivery]:
+    async def list_dead_letters(
+        self, subscription_id: Optional[str] = None, limit: int = 50
+    ) -> list[Delivery]:
         return await self.list_deliveries(subscription_id, DEAD, limit)
 
     async def get_delivery(self, delivery_id: str) -> Delivery:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Optional
 
@@ -33,8 +34,12 @@ class SQLiteWebhookStorage:
         self.database = database
         self._store = SQLiteStore(database)
 
-    async def open(self) -> None:
+    async def open(self, wake: Callable[[], None]) -> None:
+        # Another process's commits cannot be pushed over a SQLite file: the dispatcher polls.
         await self._store.open()  # applies migration 0002 if the service has not yet
+
+    async def close(self) -> None:
+        """The database itself belongs to whoever made it."""
 
     def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         return self.database.read(lambda c: [dict(r) for r in c.execute(query, params).fetchall()])
@@ -135,7 +140,9 @@ class SQLiteWebhookStorage:
             )]
             claims = []
             for delivery_id in ids:
-                c.execute("UPDATE jeeves_webhook_deliveries SET lease_until = ? WHERE id = ?", (until, delivery_id))
+                c.execute(
+                    "UPDATE jeeves_webhook_deliveries SET lease_until = ? WHERE id = ?", (until, delivery_id)
+                )
                 row = c.execute(_CLAIM_DETAILS, (delivery_id,)).fetchone()
                 claims.append(claim_from_row(dict(row), now))
             return claims

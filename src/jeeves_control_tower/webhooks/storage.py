@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Optional, Protocol
@@ -31,7 +32,10 @@ class AttemptOutcome:
 
 
 class WebhookStorage(Protocol):
-    async def open(self) -> None: ...
+    async def open(self, wake: Callable[[], None]) -> None:
+        """Apply migrations; call `wake` whenever another process may have added work."""
+
+    async def close(self) -> None: ...
 
     async def insert_subscription(self, row: dict[str, Any]) -> None: ...
 

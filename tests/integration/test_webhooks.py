@@ -1,0 +1,224 @@
+"""Webhook delivery over real HTTP on loopback, on SQLite and PostgreSQL, verified with standardwebhooks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+from standardwebhooks import Webhook
+
+from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.postgres import PostgresDatabase
+from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_control_tower.webhooks import RetryPolicy, WebhookNotFoundError, WebhookService
+from jeeves_protocols import InterruptResponse
+from tests.support.stores import FakeClock
+from tests.support.webhook_receiver import Receiver, always, sequence
+
+LOOPBACK = ["127.0.0.0/8"]
+QUICK = RetryPolicy(schedule=(0, 0, 0), jitter=0)
+
+
+class Pair:
+    """An InterruptService and a WebhookService on one database."""
+
+    def __init__(self, db: Any, clock: FakeClock, retry: RetryPolicy) -> None:
+        self.db = db
+        self.clock = clock
+        self.webhooks = WebhookService(db, allow_networks=LOOPBACK, retry=retry, poll_interval=0.05)
+        self.service = InterruptService(db, webhook_service=self.webhooks, clock=clock, sweep_interval=0)
+
+    async def clarification(self, user: str = "u1", session: str = "s1") -> str:
+        created = await self.service.create_clarification("r1", user, session, "Which file?")
+        return created.id
+
+
+def make(kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> Any:
+    if kind == "sqlite":
+        return SQLiteDatabase(tmp_path / "hooks.db")
+    assert pg_dsn is not None
+    return PostgresDatabase(pg_dsn, max_size=4)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def dsn(kind: str, request: pytest.FixtureRequest) -> Optional[str]:
+    return request.getfixturevalue("pg_dsn") if kind == "postgres" else None
+
+
+async def open_pair(kind: str, tmp_path: Path, dsn: Optional[str], retry: RetryPolicy = QUICK) -> Pair:
+    pair = Pair(make(kind, tmp_path, dsn), FakeClock(), retry)
+    await pair.service.start()
+    await pair.webhooks.open()
+    return pair
+
+
+@pytest.fixture
+async def pair(kind: str, tmp_path: Path, dsn: Optional[str]) -> AsyncIterator[Pair]:
+    opened = await open_pair(kind, tmp_path, dsn)
+    yield opened
+    await opened.webhooks.stop()
+    await opened.service.stop()
+    await opened.db.close()
+
+
+def verified(secret: str, request: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = Webhook(secret).verify(request.body, request.headers)
+    return payload
+
+
+async def test_every_event_type_is_delivered_signed_and_verifiable(pair: Pair) -> None:
+    async with Receiver() as receiver:
+        created = await pair.webhooks.create_subscription(receiver.url, ["*"])
+        assert created.secret.startswith("whsec_")
+        svc = pair.service
+        resolved = await pair.clarification()
+        await svc.respond_or_raise(resolved, InterruptResponse(text="a.txt"))
+        confirm = await svc.create_confirmation("r2", "u1", "s1", "Delete it?")
+        await svc.cancel_or_raise(confirm.id, "changed my mind")
+        expiring = await svc.create_confirmation("r3", "u1", "s1", "Deploy?")
+        pair.clock.advance(hours=2)
+        assert await svc.expire_pending() == 1
+        exhausted = await svc.create_resource_exhausted("r4", "u1", "s1", "tokens", 30)
+
+        assert await pair.webhooks.run_until_idle() > 0
+
+        payloads = [verified(created.secret, request) for request in receiver.requests]
+        seen = {(p["data"]["id"], p["type"], p["sequence"]) for p in payloads}
+        assert seen == {
+            (resolved, "interrupt.clarification_needed", 1),
+            (resolved, "interrupt.resolved", 2),
+            (confirm.id, "interrupt.confirmation_needed", 1),
+            (confirm.id, "interrupt.cancelled", 2),
+            (expiring.id, "interrupt.confirmation_needed", 1),
+            (expiring.id, "interrupt.expired", 2),
+            (exhausted.id, "interrupt.resource_exhausted", 1),
+        }
+        assert len(payloads) == len(seen)  # nothing twice
+        answer = next(p for p in payloads if p["type"] == "interrupt.resolved")
+        assert answer["data"]["response"]["text"] == "a.txt"
+        assert answer["request_id"] == "r1"
+        assert answer["id"] == receiver.requests[payloads.index(answer)].headers["webhook-id"]
+        deliveries = await pair.webhooks.list_deliveries()
+        assert {d.status for d in deliveries} == {"delivered"}
+        assert all(d.attempts == 1 and d.attempt_log[0].status_code == 200 for d in deliveries)
+
+
+async def test_patterns_and_filters_choose_the_events(pair: Pair) -> None:
+    async with Receiver() as receiver:
+        only_resolved = await pair.webhooks.create_subscription(receiver.url, ["interrupt.resolved"])
+        other_user = await pair.webhooks.create_subscription(receiver.url, ["interrupt.*"], user_id="u2")
+        first = await pair.clarification(user="u1")
+        await pair.service.respond_or_raise(first, InterruptResponse(text="x"))
+        await pair.webhooks.run_until_idle()
+        by_sub = {d.subscription_id for d in await pair.webhooks.list_deliveries()}
+        assert by_sub == {only_resolved.subscription.id}
+        assert [r.json["type"] for r in receiver.requests] == ["interrupt.resolved"]
+        assert await pair.webhooks.list_deliveries(subscription_id=other_user.subscription.id) == []
+
+
+async def test_two_failures_then_success_is_one_delivery_with_three_attempts(pair: Pair) -> None:
+    async with Receiver(sequence(500, 500)) as receiver:
+        created = await pair.webhooks.create_subscription(receiver.url, ["interrupt.clarification_needed"])
+        await pair.clarification()
+        await pair.webhooks.run_until_idle()
+        assert len(receiver.requests) == 3
+        # The same message id on every retry, each attempt freshly signed and verifiable.
+        assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
+        for request in receiver.requests:
+            verified(created.secret, request)
+        [delivery] = await pair.webhooks.list_deliveries()
+        assert delivery.status == "delivered"
+        assert [a.status_code for a in delivery.attempt_log] == [500, 500, 200]
+        assert delivery.attempt_log[0].error == "HTTP 500"
+        assert delivery.attempt_log[0].response_excerpt == "ok"
+
+
+async def test_always_failing_is_dead_lettered_then_redelivered(pair: Pair) -> None:
+    async with Receiver(always(503)) as receiver:
+        await pair.webhooks.create_subscription(receiver.url, ["interrupt.clarification_needed"])
+        await pair.clarification()
+        await pair.webhooks.run_until_idle()
+        assert len(receiver.requests) == 3  # the schedule's length
+        [dead] = await pair.webhooks.list_dead_letters()
+        assert dead.status == "dead" and dead.attempts == 3
+
+        receiver.script = always(200)
+        again = await pair.webhooks.redeliver(dead.id)
+        assert again.status == "pending"
+        await pair.webhooks.run_until_idle()
+        delivered = await pair.webhooks.get_delivery(dead.id)
+        assert delivered.status == "delivered" and delivered.attempts == 4
+        assert await pair.webhooks.list_dead_letters() == []
+        assert receiver.requests[-1].headers["webhook-id"] == receiver.requests[0].headers["webhook-id"]
+
+
+async def test_gone_disables_the_endpoint(pair: Pair) -> None:
+    async with Receiver(always(410)) as receiver:
+        created = await pair.webhooks.create_subscription(receiver.url, ["*"])
+        await pair.clarification()
+        await pair.webhooks.run_until_idle()
+        subscription = await pair.webhooks.get_subscription(created.subscription.id)
+        assert not subscription.enabled
+        assert subscription.disabled_reason is not None and "410" in subscription.disabled_reason
+        [gone] = await pair.webhooks.list_dead_letters()
+        assert gone.attempts == 1  # 410 is final: no retries
+
+        await pair.clarification()  # a disabled endpoint is not sent new events
+        await pair.webhooks.run_until_idle()
+        assert len(receiver.requests) == 1
+
+        receiver.script = always(200)
+        await pair.webhooks.update_subscription(created.subscription.id, enabled=True)
+        await pair.clarification()
+        await pair.webhooks.run_until_idle()
+        assert len(receiver.requests) == 2
+        assert (await pair.webhooks.get_subscription(created.subscription.id)).disabled_reason is None
+
+
+async def test_retry_after_is_honoured(pair: Pair) -> None:
+    async with Receiver(always(429, {"Retry-After": "120"})) as receiver:
+        await pair.webhooks.create_subscription(receiver.url, ["*"])
+        await pair.clarification()
+        await pair.webhooks.run_until_idle(max_wait=1)
+        assert len(receiver.requests) == 1
+        [delivery] = await pair.webhooks.list_deliveries()
+        assert delivery.status == "pending"
+        assert delivery.next_attempt_at - delivery.attempt_log[0].at >= timedelta(seconds=120)
+
+
+async def test_rotation_signs_with_both_secrets_during_the_overlap(pair: Pair) -> None:
+    async with Receiver() as receiver:
+        created = await pair.webhooks.create_subscription(receiver.url, ["*"])
+        rotated = await pair.webhooks.rotate_secret(created.subscription.id)
+        assert rotated.secret != created.secret
+        await pair.clarification()
+        await pair.webhooks.run_until_idle()
+        [request] = receiver.requests
+        assert len(request.headers["webhook-signature"].split(" ")) == 2
+        verified(created.secret, request)
+        verified(rotated.secret, request)
+
+
+async def test_subscription_management(pair: Pair) -> None:
+    hooks = pair.webhooks
+    created = await hooks.create_subscription("http://127.0.0.1:9/a", ["interrupt.*"], session_id="s9")
+    sub = created.subscription
+    assert [s.id for s in await hooks.list_subscriptions()] == [sub.id]
+    updated = await hooks.update_subscription(sub.id, url="http://127.0.0.1:9/b", events=["*"], session_id=None)
+    assert (updated.url, updated.events, updated.session_id) == ("http://127.0.0.1:9/b", ("*",), None)
+    paused = await hooks.update_subscription(sub.id, enabled=False)
+    assert not paused.enabled and paused.disabled_reason == "disabled by user"
+    await hooks.delete_subscription(sub.id)
+    assert await hooks.list_subscriptions() == []
+    with pytest.raises(WebhookNotFoundError):
+        await hooks.get_subscription(sub.id)
+    with pytest.raises(WebhookNotFoundError):
+        await hooks.delete_subscription(sub.id)
