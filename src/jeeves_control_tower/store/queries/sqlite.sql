@@ -55,6 +55,9 @@ RETURNING *;
 UPDATE jeeves_interrupts
    SET status = 'expired', resolved_at = :now
  WHERE id IN (SELECT id FROM jeeves_interrupts
+               -- Without statistics the planner prefers (status, created_at, id) from 0003, which
+               -- reads every pending row and sorts; the partial expiry index reads only due rows.
+               INDEXED BY jeeves_interrupts_pending_expiry
                WHERE status = 'pending' AND expires_at <= :now
                ORDER BY expires_at LIMIT :limit)
 RETURNING *;
