@@ -4,6 +4,7 @@ timeouts of the wrong type, and bad cancel input. Each bad call changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from jeeves_protocols import (
     InterruptResponse,
     InterruptStatus,
     InvalidInterruptError,
+    WaitTimeoutError,
 )
 from tests.integration.conftest import Harness
 from tests.support.stores import FakeClock, Recorder, open_service
@@ -236,3 +238,24 @@ async def test_service_without_hooks_works_and_checks_its_clock() -> None:
         assert resolved.status is InterruptStatus.RESOLVED
     with pytest.raises(InvalidInterruptError):
         InterruptService(clock=lambda: datetime(2026, 1, 1))
+
+
+# -- waiting ------------------------------------------------------------------------------
+
+
+async def test_every_waiter_wakes_on_cancel(harness: Harness) -> None:
+    created = await harness.service.create_clarification("r", "u", "s", "q?")
+    waiters = [asyncio.create_task(harness.service.wait_for_response(created.id, timeout=30)) for _ in range(3)]
+    await asyncio.sleep(0)  # let the waiters start (on memory this parks them on their wake-up)
+    await harness.service.cancel_or_raise(created.id, reason="gone")
+    for finished in await asyncio.gather(*waiters):
+        assert finished.status is InterruptStatus.CANCELLED
+        assert finished.data == {"cancel_reason": "gone"}
+
+
+async def test_wait_with_zero_timeout_looks_once(harness: Harness) -> None:
+    created = await harness.service.create_clarification("r", "u", "s", "q?")
+    with pytest.raises(WaitTimeoutError):
+        await harness.service.wait_for_response(created.id, timeout=0)
+    await harness.service.respond_or_raise(created.id, InterruptResponse(text="a"))
+    assert (await harness.service.wait_for_response(created.id, timeout=0)).status is InterruptStatus.RESOLVED
