@@ -157,6 +157,14 @@ def main() -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Requests per second allowed per token (default: unlimited) [env: JEEVES_RATE_LIMIT]",
 )
+@click.option(
+    "--webhook-allow-network",
+    "allow_networks",
+    multiple=True,
+    envvar="JEEVES_WEBHOOK_ALLOW_NETWORKS",
+    help="A private network webhooks may reach, e.g. 127.0.0.0/8 (repeatable) "
+    "[env: JEEVES_WEBHOOK_ALLOW_NETWORKS, space-separated]",
+)
 def serve(
     database_url: str,
     host: str,
@@ -164,6 +172,7 @@ def serve(
     sweep_interval: float,
     dispatcher: bool,
     rate_limit: Optional[float],
+    allow_networks: tuple[str, ...],
 ) -> None:
     """Run the HTTP API and the inbox page."""
     import uvicorn
@@ -171,9 +180,11 @@ def serve(
     from .api import Settings, create_app
     from .services import InterruptService
 
-    service = InterruptService(open_database(database_url), sweep_interval=sweep_interval)
-    app = create_app(service, Settings(rate_limit=rate_limit))
-    if dispatcher and not _webhooks_available():
+    db = open_database(database_url)
+    webhooks = _webhook_service(db, allow_networks)
+    service = InterruptService(db, sweep_interval=sweep_interval, webhook_service=webhooks)
+    app = create_app(service, Settings(rate_limit=rate_limit, dispatcher=dispatcher))
+    if webhooks is None:
         click.echo("note: webhooks are not installed in this build; no dispatcher runs", err=True)
 
     async def first_run_token() -> None:
@@ -203,10 +214,15 @@ def serve(
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _webhooks_available() -> bool:
+def _webhook_service(db: Any, allow_networks: tuple[str, ...]) -> Any:
+    """The webhook service on the same database, if this build has webhooks."""
     import importlib.util
 
-    return importlib.util.find_spec("jeeves_control_tower.webhooks") is not None
+    if importlib.util.find_spec("jeeves_control_tower.webhooks") is None:
+        return None
+    from .webhooks import WebhookService
+
+    return WebhookService(db, allow_networks=allow_networks)
 
 
 @main.command()
@@ -406,6 +422,129 @@ def demo(url: str, token: str, as_json: bool, user_id: str, timeout: float) -> N
         click.echo(json.dumps(record, default=str) if as_json else line)
 
     _remote(url, token, lambda remote: run_demo(remote, user_id, timeout, report))
+
+
+# -- webhooks (through the server's admin API) ------------------------------------------------
+
+
+def _admin_call(
+    url: str,
+    token: str,
+    method: str,
+    path: str,
+    body: Optional[dict[str, Any]] = None,
+    params: Optional[dict[str, Any]] = None,
+) -> Any:
+    import httpx
+
+    from .client import ServerUnavailableError, error_from_problem
+
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+            response = http.request(method, path, json=body, params=params)
+    except httpx.TransportError as exc:
+        fail(ServerUnavailableError(f"cannot reach {url}: {exc!r}"))
+    if response.status_code >= 400:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {"detail": response.text}
+        fail(error_from_problem(response.status_code, problem))
+    return response.json() if response.content else None
+
+
+@main.group()
+def webhooks() -> None:
+    """Manage webhook subscriptions and deliveries (needs an admin token)."""
+
+
+@webhooks.command("add")
+@url_option
+@token_option
+@json_option
+@click.argument("endpoint")
+@click.option(
+    "--event", "events", multiple=True, help="Event pattern, e.g. interrupt.* (repeatable; default *)."
+)
+@click.option("--user", "user_id", help="Only interrupts for this user.")
+@click.option("--session", "session_id", help="Only interrupts of this session.")
+def webhooks_add(
+    url: str,
+    token: str,
+    as_json: bool,
+    endpoint: str,
+    events: tuple[str, ...],
+    user_id: Optional[str],
+    session_id: Optional[str],
+) -> None:
+    """Subscribe ENDPOINT to events; prints the signing secret once."""
+    body: dict[str, Any] = {
+        "url": endpoint,
+        "events": list(events) or None,
+        "user_id": user_id,
+        "session_id": session_id,
+    }
+    created = _admin_call(
+        url, token, "POST", "/v1/webhooks", {k: v for k, v in body.items() if v is not None}
+    )
+    emit(
+        as_json,
+        created,
+        f"{created['id']}  {created['url']}\nsigning secret (shown once): {created['secret']}",
+    )
+
+
+@webhooks.command("list")
+@url_option
+@token_option
+@json_option
+def webhooks_list(url: str, token: str, as_json: bool) -> None:
+    """List webhook subscriptions."""
+    items = _admin_call(url, token, "GET", "/v1/webhooks")["items"]
+    lines = [
+        f"{s['id']}  {'on ' if s['enabled'] else 'off'} {s['url']}  {','.join(s['events'])}" for s in items
+    ]
+    emit(as_json, items, "\n".join(lines) or "no webhooks")
+
+
+@webhooks.command("remove")
+@url_option
+@token_option
+@json_option
+@click.argument("subscription_id")
+def webhooks_remove(url: str, token: str, as_json: bool, subscription_id: str) -> None:
+    """Delete a webhook subscription."""
+    _admin_call(url, token, "DELETE", f"/v1/webhooks/{subscription_id}")
+    emit(as_json, {"removed": subscription_id}, f"removed {subscription_id}")
+
+
+@webhooks.command("deliveries")
+@url_option
+@token_option
+@json_option
+@click.option("--subscription", "subscription_id")
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500))
+def webhooks_deliveries(
+    url: str, token: str, as_json: bool, subscription_id: Optional[str], status: Optional[str], limit: int
+) -> None:
+    """List deliveries, newest first (--status dead: the dead letters)."""
+    params = {"subscription_id": subscription_id, "status": status, "limit": limit}
+    given = {name: value for name, value in params.items() if value is not None}
+    items = _admin_call(url, token, "GET", "/v1/webhooks/deliveries", params=given)["items"]
+    lines = [f"{d['id']}  {d['status']:<9} {d['event_type']:<32} attempts={d['attempts']}" for d in items]
+    emit(as_json, items, "\n".join(lines) or "no deliveries")
+
+
+@webhooks.command("redeliver")
+@url_option
+@token_option
+@json_option
+@click.argument("delivery_id")
+def webhooks_redeliver(url: str, token: str, as_json: bool, delivery_id: str) -> None:
+    """Queue a delivery again (e.g. a dead letter), to be tried at once."""
+    delivery = _admin_call(url, token, "POST", f"/v1/webhooks/deliveries/{delivery_id}/redeliver")
+    emit(as_json, delivery, f"{delivery['id']}  {delivery['status']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -93,3 +93,18 @@ async def test_a_responder_cannot_list_another_users_interrupts(api: Api) -> Non
     await alice_interrupt(api)
     listed = await api.client("bob").get("/v1/interrupts?user_id=alice")
     assert listed.status_code == 200 and listed.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "wrong_role"),
+    [
+        ("POST", "/v1/interrupts", "alice"),
+        ("POST", "/v1/interrupts/x/respond", "agent"),
+        ("POST", "/v1/interrupts/x/cancel", "alice"),
+    ],
+)
+async def test_auth_is_checked_before_the_body(api: Api, method: str, path: str, wrong_role: str) -> None:
+    # A malformed body must not tell an unauthorised caller what the endpoint expects.
+    junk = {"unexpected": [1, 2, 3]}
+    assert (await api.client().request(method, path, json=junk)).status_code == 401
+    assert (await api.client(wrong_role).request(method, path, json=junk)).status_code == 403

@@ -58,10 +58,12 @@ STANDARD_TOKENS = {
 
 @contextlib.asynccontextmanager
 async def running_api(
-    db: Any, *, over_socket: bool = False, settings: Optional[Settings] = None
+    db: Any, *, over_socket: bool = False, settings: Optional[Settings] = None, webhooks: Any = None
 ) -> AsyncIterator[Api]:
-    service = InterruptService(db, sweep_interval=3600)
+    service = InterruptService(db, sweep_interval=3600, webhook_service=webhooks)
     await service.start()
+    if webhooks is not None:
+        await webhooks.open()  # no dispatcher loop: tests drive it with run_until_idle()
     app = create_app(service, settings or Settings(sse_poll_seconds=0.05, manage_service=False))
     server: Optional[uvicorn.Server] = None
     task: Optional[asyncio.Task[None]] = None
@@ -88,4 +90,6 @@ async def running_api(
         if server is not None and task is not None:
             server.should_exit = True
             await task
+        if webhooks is not None:
+            await webhooks.stop()
         await service.stop()

@@ -16,6 +16,7 @@ from jeeves_protocols import InterruptError
 
 from ..services.interrupt_service import InterruptService
 from . import events, routes
+from . import webhooks as webhook_routes
 from .auth import RateLimiter
 from .errors import install_error_handlers, problem
 from .tokens import TokenRegistry, token_registry_for
@@ -39,6 +40,8 @@ class Settings:
     keepalive_seconds: float = 15.0
     #: Start and stop the service with the app (False when the caller manages its lifecycle).
     manage_service: bool = True
+    #: Run the webhook dispatcher in this process (when webhooks are given and managed here).
+    dispatcher: bool = True
 
 
 def create_app(
@@ -46,17 +49,26 @@ def create_app(
     settings: Optional[Settings] = None,
     *,
     tokens: Optional[TokenRegistry] = None,
+    webhooks: Any = None,
 ) -> FastAPI:
+    """`webhooks` is a `webhooks.WebhookService` (default: the service's own webhook_service,
+    if it is one); without it the /v1/webhooks endpoints answer 404."""
     settings = settings or Settings()
+    if webhooks is None and hasattr(service.webhook_service, "list_subscriptions"):
+        webhooks = service.webhook_service
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.manage_service:
             await service.start()
+            if webhooks is not None:
+                await (webhooks.start() if settings.dispatcher else webhooks.open())
         try:
             yield
         finally:
             if settings.manage_service:
+                if webhooks is not None:
+                    await webhooks.stop()
                 await service.stop()
 
     app = FastAPI(
@@ -67,6 +79,7 @@ def create_app(
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.webhooks = webhooks
     app.state.tokens = tokens if tokens is not None else token_registry_for(service.db)
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
@@ -79,6 +92,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(events.router)
+    app.include_router(webhook_routes.router)
     _add_operational_routes(app)
     _add_pages(app)
     return app

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from jeeves_protocols import FlowInterrupt, InterruptNotFoundError
 
 from .errors import ApiError
 from .tokens import Role, TokenRegistry
 
-__all__ = ["Principal", "authenticate", "require", "ensure_visible", "RateLimiter"]
+__all__ = [
+    "Principal",
+    "authenticate",
+    "authenticated",
+    "authenticated_stream",
+    "require",
+    "ensure_visible",
+    "RateLimiter",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,10 @@ def _bearer(request: Request, allow_query: bool) -> Optional[str]:
 
 
 async def authenticate(request: Request, *, allow_query: bool = False) -> Principal:
+    """The caller, from the bearer token; cached on the request by the routers' dependency."""
+    cached: Optional[Principal] = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
     tokens: TokenRegistry = request.app.state.tokens
     secret = _bearer(request, allow_query)
     if secret is None:
@@ -68,12 +80,34 @@ async def authenticate(request: Request, *, allow_query: bool = False) -> Princi
     limiter: Optional[RateLimiter] = request.app.state.rate_limiter
     if limiter is not None and not limiter.allow(record.id):
         raise ApiError(429, "rate_limited", "too many requests; slow down", {"Retry-After": "1"})
-    return Principal(record.user_id, record.role)
+    principal = Principal(record.user_id, record.role)
+    request.state.principal = principal
+    return principal
+
+
+async def authenticated(request: Request) -> None:
+    """A router dependency: it runs before body and query validation, so a request without a
+    valid token is always 401, never a 422 that would reveal what the endpoint expects."""
+    await authenticate(request)
+
+
+async def authenticated_stream(request: Request) -> None:
+    """The same for the event stream, which also takes `?access_token=`."""
+    await authenticate(request, allow_query=True)
 
 
 def require(principal: Principal, *roles: Role) -> None:
     if principal.role is not Role.ADMIN and principal.role not in roles:
         raise ApiError(403, "forbidden", f"the {principal.role.value} role may not do this")
+
+
+def allow(*roles: Role) -> Any:
+    """A route dependency: only these roles (and admins) get past it, before any body validation."""
+
+    async def check(request: Request) -> None:
+        require(await authenticate(request), *roles)
+
+    return Depends(check)
 
 
 def ensure_visible(

@@ -39,6 +39,14 @@ STATUS_FOR: tuple[tuple[type[InterruptError], int], ...] = (
 )
 
 
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid_input": 422,
+    "not_found": 404,
+    "not_pending": 409,
+    "store_error": 503,
+}
+
+
 class ApiError(Exception):
     """An error of the HTTP layer itself (auth, rate limit), with its own stable code."""
 
@@ -65,7 +73,10 @@ def problem(
 
 
 def interrupt_problem(exc: InterruptError) -> JSONResponse:
-    status = next((code for cls, code in STATUS_FOR if isinstance(exc, cls)), 500)
+    status = next((code for cls, code in STATUS_FOR if isinstance(exc, cls)), None)
+    if status is None:
+        # Errors of other parts (e.g. webhooks' not found) share the stable codes, so map by code.
+        status = STATUS_BY_CODE.get(exc.code, 500)
     extra: dict[str, Any] = {}
     if isinstance(exc, InterruptNotPendingError):
         extra["current_status"] = exc.status.value

@@ -16,17 +16,17 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Optional
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ..store.base import InterruptEvent, InterruptStore
 from ..store.listing import EventQuery
-from .auth import authenticate
+from .auth import authenticate, authenticated_stream
 from .errors import ApiError
 from .models import problems
 from .tokens import Role
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated_stream)])
 
 
 class EventHub:

@@ -7,7 +7,7 @@ import binascii
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from jeeves_protocols import (
     FlowInterrupt,
@@ -20,11 +20,11 @@ from jeeves_protocols.interrupts import format_time, parse_time
 
 from ..services.interrupt_service import InterruptService
 from ..store.listing import InterruptQuery
-from .auth import Principal, authenticate, ensure_visible, require
+from .auth import Principal, allow, authenticate, authenticated, ensure_visible
 from .models import CancelBody, CreateInterrupt, InterruptOut, InterruptPage, Me, RespondBody, problems
 from .tokens import Role
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
 
 #: The longest a single long-poll may hold a connection; clients loop for longer waits.
 MAX_WAIT_SECONDS = 300.0
@@ -50,10 +50,9 @@ async def me(request: Request) -> dict[str, str]:
     status_code=201,
     response_model=InterruptOut,
     responses={**problems(403, 409), 200: {"model": InterruptOut, "description": "idempotent replay"}},
+    dependencies=[allow(Role.AGENT)],
 )
 async def create_interrupt(body: CreateInterrupt, request: Request, response: Response) -> dict[str, Any]:
-    principal = await authenticate(request)
-    require(principal, Role.AGENT)
     service = _service(request)
     if body.idempotency_key is not None:
         existing = await service.store.get_by_idempotency_key(body.idempotency_key)
@@ -132,11 +131,13 @@ async def get_interrupt(interrupt_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.post(
-    "/interrupts/{interrupt_id}/respond", response_model=InterruptOut, responses=problems(403, 404, 409)
+    "/interrupts/{interrupt_id}/respond",
+    response_model=InterruptOut,
+    responses=problems(403, 404, 409),
+    dependencies=[allow(Role.RESPONDER)],
 )
 async def respond(interrupt_id: str, body: RespondBody, request: Request) -> dict[str, Any]:
     principal = await authenticate(request)
-    require(principal, Role.RESPONDER)
     await _visible(request, principal, interrupt_id)
     answer = InterruptResponse(
         text=body.text,
@@ -154,11 +155,13 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> dic
 
 
 @router.post(
-    "/interrupts/{interrupt_id}/cancel", response_model=InterruptOut, responses=problems(403, 404, 409)
+    "/interrupts/{interrupt_id}/cancel",
+    response_model=InterruptOut,
+    responses=problems(403, 404, 409),
+    dependencies=[allow(Role.AGENT)],
 )
 async def cancel(interrupt_id: str, request: Request, body: Optional[CancelBody] = None) -> dict[str, Any]:
     principal = await authenticate(request)
-    require(principal, Role.AGENT)
     await _visible(request, principal, interrupt_id)
     cancelled = await _service(request).cancel_or_raise(interrupt_id, body.reason if body else None)
     request.app.state.events.wake()
