@@ -129,10 +129,11 @@ def machine_for(store_kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> type[
         ("memory", 60),
         ("sqlite", 25),
         pytest.param("postgres", 12, marks=pytest.mark.postgres),
+        pytest.param("dbprotocol", 8, marks=pytest.mark.postgres),
     ],
 )
 def test_state_machine(store_kind: str, examples: int, tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    dsn = request.getfixturevalue("pg_dsn") if store_kind == "postgres" else None
+    dsn = request.getfixturevalue("pg_dsn") if store_kind in {"postgres", "dbprotocol"} else None
     machine = machine_for(store_kind, tmp_path, dsn)
     machine.TestCase.settings = settings(
         max_examples=examples,
