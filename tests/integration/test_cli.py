@@ -141,3 +141,21 @@ def test_demo_prints_each_answer_as_it_arrives(served: Served) -> None:
     assert demo.wait(timeout=30) == 0
     demo.stdout.close()
     assert sorted(answered) == sorted(answers)
+
+
+def test_webhook_commands(served: Served) -> None:
+    assert served.admin_token is not None
+    env = {"JEEVES_URL": served.url, "JEEVES_TOKEN": served.admin_token}
+    # A public-looking address: the SSRF guard refuses loopback unless the server allows it.
+    refused = jeeves("webhooks", "add", "http://127.0.0.1:9/hook", env=env)
+    assert refused.exit_code == 2 and "error" in refused.output
+    added = as_json(
+        jeeves("webhooks", "add", "https://93.184.216.34/jeeves", "--event", "interrupt.*", "--json", env=env)
+    )
+    assert added["secret"].startswith("whsec_") and added["events"] == ["interrupt.*"]
+    listed = as_json(jeeves("webhooks", "list", "--json", env=env))
+    assert [item["id"] for item in listed] == [added["id"]]
+    assert as_json(jeeves("webhooks", "deliveries", "--status", "dead", "--json", env=env)) == []
+    assert jeeves("webhooks", "redeliver", "nope", env=env).exit_code == 3
+    assert as_json(jeeves("webhooks", "remove", added["id"], "--json", env=env)) == {"removed": added["id"]}
+    assert jeeves("webhooks", "remove", added["id"], env=env).exit_code == 3
