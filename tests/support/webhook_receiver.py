@@ -32,8 +32,10 @@ def sequence(*statuses: int) -> Script:
 
 
 class Receiver:
-    def __init__(self, script: Optional[Script] = None) -> None:
+    def __init__(self, script: Optional[Script] = None, delay: float = 0.0) -> None:
         self.script = script or always(200)
+        #: Seconds each answer takes: a slow receiver keeps deliveries in flight.
+        self.delay = delay
         self.requests: list[Received] = []
         self.arrived = asyncio.Event()
         self._server: Optional[asyncio.base_events.Server] = None
@@ -54,12 +56,19 @@ class Receiver:
         try:
             await reader.readline()  # request line
             headers: dict[str, str] = {}
-            while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+            while (line := await reader.readline()) not in (b"\r\n", b"\n"):
+                if not line:
+                    return  # the sender died mid-request: nothing arrived
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            try:
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+            except asyncio.IncompleteReadError:
+                return
             self.requests.append(Received(headers, body))
             self.arrived.set()
+            if self.delay:
+                await asyncio.sleep(self.delay)
             status, extra = self.script(len(self.requests))
             reply = f"HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n"
             reply += "".join(f"{k}: {v}\r\n" for k, v in extra.items())

@@ -212,7 +212,7 @@ class PostgresWebhookStorage:
 
     async def next_due(self) -> Optional[datetime]:
         rows = await self._fetch(
-            "SELECT MIN(d.next_attempt_at) AS due FROM jeeves_webhook_deliveries d"
+            "SELECT MIN(GREATEST(d.next_attempt_at, d.lease_until)) AS due FROM jeeves_webhook_deliveries d"
             " JOIN jeeves_webhook_subscriptions s ON s.id = d.subscription_id"
             " WHERE d.status = 'pending' AND s.enabled"
         )

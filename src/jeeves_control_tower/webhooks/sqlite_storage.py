@@ -233,7 +233,8 @@ class SQLiteWebhookStorage:
         from jeeves_protocols.interrupts import parse_time
 
         rows = self._read(
-            "SELECT MIN(d.next_attempt_at) AS due FROM jeeves_webhook_deliveries d"
+            "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.lease_until, d.next_attempt_at))) AS due"
+            " FROM jeeves_webhook_deliveries d"
             " JOIN jeeves_webhook_subscriptions s ON s.id = d.subscription_id"
             " WHERE d.status = 'pending' AND s.enabled = 1"
         )

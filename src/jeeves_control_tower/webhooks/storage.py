@@ -65,7 +65,7 @@ class WebhookStorage(Protocol):
     async def redeliver(self, delivery_id: str, now: datetime) -> bool: ...
 
     async def next_due(self) -> Optional[datetime]:
-        """The earliest next_attempt_at of a pending delivery of an enabled endpoint."""
+        """When the next pending delivery of an enabled endpoint can be claimed (due, lease over)."""
 
     async def unfanned(self) -> int:
         """How many journal events wait to be fanned out."""
