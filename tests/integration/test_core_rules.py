@@ -259,3 +259,42 @@ async def test_wait_with_zero_timeout_looks_once(harness: Harness) -> None:
         await harness.service.wait_for_response(created.id, timeout=0)
     await harness.service.respond_or_raise(created.id, InterruptResponse(text="a"))
     assert (await harness.service.wait_for_response(created.id, timeout=0)).status is InterruptStatus.RESOLVED
+
+
+# -- failing collaborators ----------------------------------------------------------------
+
+
+class BrokenWebhooks:
+    async def emit_event(self, event_type: str, data: dict[str, Any], request_id: Any = None) -> int:
+        raise ConnectionError("receiver down")
+
+
+class BrokenOTel:
+    def record_event(self, name: str, request_id: str, attributes: Any = None) -> None:
+        raise RuntimeError("exporter down")
+
+    def get_trace_context(self, request_id: str) -> Any:
+        raise RuntimeError("no tracer")
+
+
+async def test_failing_announcers_never_fail_an_operation(db_factory: Any) -> None:
+    """The store already committed; a broken hook is logged and the caller gets the result."""
+    from tests.support.stores import RecordingLogger
+
+    recorder, clock = Recorder(), FakeClock()
+    service = InterruptService(
+        db=db_factory(), logger=RecordingLogger(recorder), webhook_service=BrokenWebhooks(),
+        otel_adapter=BrokenOTel(), clock=clock, sweep_interval=0,
+    )
+    async with service:
+        created = await service.create_clarification("r", "u", "s", "q?")
+        assert created.trace_id is None
+        resolved = await service.respond_or_raise(created.id, InterruptResponse(text="a"))
+        assert resolved.status is InterruptStatus.RESOLVED
+        journal = await service.store.events_after(0, 10)
+        assert [e.type for e in journal] == ["interrupt.clarification_needed", "interrupt.resolved"]
+    assert log_events(recorder) == [
+        "otel_trace_context_failed",
+        "interrupt_created", "otel_record_failed", "webhook_emit_failed",
+        "interrupt_resolved", "otel_record_failed", "webhook_emit_failed",
+    ]
