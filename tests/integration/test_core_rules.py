@@ -298,3 +298,20 @@ async def test_failing_announcers_never_fail_an_operation(db_factory: Any) -> No
         "interrupt_created", "otel_record_failed", "webhook_emit_failed",
         "interrupt_resolved", "otel_record_failed", "webhook_emit_failed",
     ]
+
+
+# -- lifecycle ----------------------------------------------------------------------------
+
+
+async def test_lazy_open_and_restart(db_factory: Any) -> None:
+    """Calls open the store on first use; a stopped service may be started again."""
+    service = InterruptService(db=db_factory(), clock=FakeClock(), sweep_interval=0)
+    created = await service.create_clarification("r", "u", "s", "q?")  # never started
+    await service.stop()
+    async with service:
+        assert await service.get_interrupt(created.id) == created
+        await service.respond_or_raise(created.id, InterruptResponse(text="a"))
+    async with service:
+        stored = await service.get_interrupt(created.id)
+        assert stored is not None and stored.status is InterruptStatus.RESOLVED
+        assert len(await service.store.events_after(0, 10)) == 2

@@ -42,6 +42,21 @@ async def test_fifty_concurrent_responders_one_winner(harness: Harness) -> None:
     assert len(terminal) == 1
 
 
+async def test_responders_racing_cancellers_one_winner(harness: Harness) -> None:
+    created = await harness.service.create_confirmation("r", "u", "s", "ok?")
+    attempts = [
+        harness.service.respond(created.id, InterruptResponse(approved=True)) if n % 2 else
+        harness.service.cancel(created.id, reason=f"cancel {n}")
+        for n in range(40)
+    ]
+    winners = [outcome for outcome in await asyncio.gather(*attempts) if outcome is not None]
+    assert len(winners) == 1
+    stored = await harness.service.get_interrupt(created.id)
+    assert stored == winners[0]
+    (event,) = [e for e in await harness.journal() if e.type in TERMINAL]
+    assert event.type == f"interrupt.{stored.status.value}" and event.interrupt == stored
+
+
 async def test_respond_racing_the_sweep_over_500(harness: Harness) -> None:
     """Each of 500 interrupts at its expiry ends in exactly one terminal state with one event."""
     service = harness.service

@@ -71,7 +71,8 @@ class UserDatabase:
 
     async def close(self) -> None:
         if self.pool is not None:
-            await self.pool.close()
+            pool, self.pool = self.pool, None  # reopened on next use, like the shipped databases
+            await pool.close()
 
 
 def make_db(kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> Any:
