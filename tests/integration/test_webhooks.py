@@ -14,7 +14,7 @@ from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 from jeeves_control_tower.webhooks import RetryPolicy, WebhookNotFoundError, WebhookService
-from jeeves_protocols import InterruptResponse
+from jeeves_protocols import InterruptResponse, InvalidInterruptError
 from tests.support.stores import FakeClock
 from tests.support.webhook_receiver import Receiver, always, sequence
 
@@ -222,3 +222,24 @@ async def test_subscription_management(pair: Pair) -> None:
         await hooks.get_subscription(sub.id)
     with pytest.raises(WebhookNotFoundError):
         await hooks.delete_subscription(sub.id)
+
+
+async def test_registration_refuses_internal_urls_without_the_allow_list(pair: Pair) -> None:
+    strict = WebhookService(pair.db)
+    with pytest.raises(InvalidInterruptError) as caught:
+        await strict.create_subscription("http://127.0.0.1:9/hook")
+    assert caught.value.field == "url"
+    with pytest.raises(InvalidInterruptError):
+        await strict.create_subscription("http://example.com/hook", ["bad*pattern"])
+    assert await strict.list_subscriptions() == []
+    await strict.stop()
+
+
+async def test_redirects_are_not_followed(pair: Pair) -> None:
+    async with Receiver(sequence(302)) as receiver:
+        await pair.webhooks.create_subscription(receiver.url, ["*"])
+        await pair.clarification()
+        await pair.webhooks.run_until_idle()
+        [delivery] = await pair.webhooks.list_deliveries()
+        assert [a.status_code for a in delivery.attempt_log] == [302, 200]
+        assert delivery.attempt_log[0].error == "HTTP 302"
