@@ -205,6 +205,10 @@ def serve(
     # Listen before announcing: a client that reads the line below can connect at once (its
     # connection waits in the backlog), and --port 0 reports the port the system picked.
     sock = socket.create_server((host, port))
+    # Accepted connections inherit TCP_NODELAY from the listener. uvicorn re-wraps a passed socket
+    # with proto 0, so asyncio does not set it per connection: without this line every keep-alive
+    # response (headers and body are two sends) waited ~40 ms on Nagle + delayed ACK (bench/).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     bound_port = sock.getsockname()[1]
     click.echo(f"jeeves serving on http://{host}:{bound_port}/ (database {database_url})")
     sys.stdout.flush()
