@@ -23,12 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import floors, memory_rss, scale, wake
+from bench import floors, http_serve, memory_rss, scale, wake
 from bench.roundtrip import round_trips
 from bench.stats import Timing
 
-SECTIONS = ("roundtrip", "wake", "scale", "memory")
+SECTIONS = ("roundtrip", "wake", "scale", "memory", "http")
 RESULTS = Path(__file__).resolve().parent / "results"
+HTTP_CLIENTS = 16
 PG_BASE = os.environ.get("JEEVES_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -44,10 +45,11 @@ class Sizes:
     stored: int
     probes: int
     memory_held: int
+    http_requests: int = 0
 
 
-FULL = Sizes("full", 50_000, 10_000, 3_000, 500, 1_000_000, 1_000, 1_000_000)
-QUICK = Sizes("quick", 2_000, 1_000, 300, 50, 20_000, 200, 20_000)
+FULL = Sizes("full", 50_000, 10_000, 3_000, 500, 1_000_000, 1_000, 1_000_000, 3_000)
+QUICK = Sizes("quick", 2_000, 1_000, 300, 50, 20_000, 200, 20_000, 300)
 
 
 def pg_dsn(schema: str) -> str:
@@ -156,7 +158,20 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
               f"({count:,} held; target < 1,500)")
         results["memory"] = report
 
-    print("\nHTTP (respond through `jeeves serve`): not measured, the HTTP server does not exist yet.")
+    if "http" in only:
+        await reset_pg_schema(schema)
+        rates = {
+            "sqlite": await http_serve.respond_rate(str(workdir / "http.db"), SQLiteDatabase(workdir / "http.db"),
+                                                    sizes.http_requests, HTTP_CLIENTS),
+            "postgres": await http_serve.respond_rate(dsn, PostgresDatabase(dsn), sizes.http_requests, HTTP_CLIENTS),
+        }
+        print_table(f"HTTP: POST /v1/interrupts/{{id}}/respond through `jeeves serve`, {HTTP_CLIENTS} keep-alive clients on loopback",
+                    ["", "rate", "p50 ms", "p99 ms", "vs floor"],
+                    [r for k, (t, _, floor) in rates.items()
+                     for r in (row(f"floor: GET /healthz ({k} server)", floor), row(f"respond, {k}", t, floor.per_second))])
+        results["http"] = {k: {**t.as_dict(), "resolved": resolved, "clients": HTTP_CLIENTS,
+                               "floor_healthz": floor.as_dict(), "ratio_to_floor": round(t.per_second / floor.per_second, 3)}
+                           for k, (t, resolved, floor) in rates.items()}
     return results
 
 

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.bench
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = bench_run.Sizes("smoke", memory_round_trips=200, sqlite_round_trips=100, postgres_round_trips=40,
-                       wakes=8, stored=2_000, probes=20, memory_held=2_000)
+                       wakes=8, stored=2_000, probes=20, memory_held=2_000,
+                       http_requests=40)
 
 
 @pytest.fixture
@@ -64,6 +65,12 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
         assert scaled["expire_nothing_due"]["operations"] == 10
 
     assert results["memory"]["count"] == 2_000
+
+    for kind in ("sqlite", "postgres"):
+        served = results["http"][kind]
+        assert served["operations"] == 40
+        assert served["resolved"] == 40, kind  # every respond request answered 200 with a resolved interrupt
+        assert served["floor_healthz"]["operations"] == 40
     assert results["memory"]["rss_after"] > results["memory"]["rss_before"]
 
 
