@@ -100,7 +100,17 @@ def render(results: dict[str, Any]) -> str:
                   f"{per:,.0f} bytes of RSS per pending interrupt with {results['memory']['count']:,} held "
                   f"(target < 1,500: {verdict(per < 1500)}).", ""]
     if "http" in results:
-        parts += ["### HTTP", "", str(results["http"]), ""]
+        rows = []
+        for kind, r in results["http"].items():
+            floor = r["floor_healthz"]
+            rows.append([f"floor: GET /healthz ({kind} server)", f"{floor['per_second']:,.0f}",
+                         f"{floor['p50_ms']:.3f}", f"{floor['p99_ms']:.3f}", ""])
+            rows.append([f"respond, {kind}", f"{r['per_second']:,.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}",
+                         f"{r['ratio_to_floor']:.2f}x"])
+        clients = next(iter(results["http"].values()))["clients"]
+        parts += [f"### HTTP: `POST /v1/interrupts/{{id}}/respond` through `jeeves serve`, {clients} keep-alive "
+                  "clients on loopback", "",
+                  table(["", "requests per second", "p50 ms", "p99 ms", "vs floor"], rows), ""]
     return "\n".join(parts)
 
 

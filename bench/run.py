@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench                 # the full run (1,000,000 stored; a few minutes)
     .venv/bin/python -m bench --quick         # reduced sizes, seconds
-    .venv/bin/python -m bench --only roundtrip,wake
+    .venv/bin/python -m bench --only roundtrip,wake   # sections: roundtrip, wake, scale, memory, http
+    .venv/bin/python -m bench.report > bench/RESULTS.md   # the Markdown tables, each beside its target
 
 PostgreSQL: JEEVES_BENCH_PG_DSN (default postgresql://postgres@127.0.0.1:5432/test); the run
 uses its own schema `jeeves_bench`, recreated at the start.
