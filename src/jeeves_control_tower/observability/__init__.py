@@ -1,6 +1,7 @@
-"""Observability: the structured logger and the OpenTelemetry adapter."""
+"""Observability: the structured logger, the OpenTelemetry adapter and Prometheus metrics."""
 
 from .logging import StructuredLogger
+from .metrics import Metrics
 from .otel import OTelAdapter
 
-__all__ = ["OTelAdapter", "StructuredLogger"]
+__all__ = ["Metrics", "OTelAdapter", "StructuredLogger"]

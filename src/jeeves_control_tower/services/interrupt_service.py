@@ -40,6 +40,7 @@ from jeeves_protocols.config import merge_config
 from jeeves_protocols.interrupts import utc_now
 
 from ..observability.logging import StructuredLogger
+from ..observability.metrics import Metrics
 from ..store import Finish, Guard, InterruptStore, store_for
 from . import validation as check
 from .ids import new_interrupt_id
@@ -84,12 +85,15 @@ class InterruptService:
         *,
         clock: Clock = utc_now,
         sweep_interval: float = 60.0,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         self.db = db
         self.store: InterruptStore = store_for(db)
         self.logger: LoggerProtocol = logger if logger is not None else StructuredLogger()
         self.webhook_service = webhook_service
         self.otel_adapter = otel_adapter
+        #: Prometheus counters, gauge and histogram of this service (`metrics.render()` for /metrics).
+        self.metrics = metrics if metrics is not None else Metrics()
         self.configs = _merged_configs(configs)
         check.require_aware(clock(), "clock()")
         self.clock = clock
@@ -202,19 +206,21 @@ class InterruptService:
         interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)
 
         await self._ensure_open()
-        stored, created = await self.store.create(interrupt, config.webhook_event)
-        if not created:
-            if stored.request_id != interrupt.request_id or stored.kind is not kind:
-                raise IdempotencyConflictError(
-                    f"idempotency key {idempotency_key!r} already belongs to request "
-                    f"{stored.request_id!r} ({stored.kind.value})",
-                    field="idempotency_key",
-                )
+        with self._span("jeeves.interrupt.create", interrupt):
+            stored, created = await self.store.create(interrupt, config.webhook_event)
+            if not created:
+                if stored.request_id != interrupt.request_id or stored.kind is not kind:
+                    raise IdempotencyConflictError(
+                        f"idempotency key {idempotency_key!r} already belongs to request "
+                        f"{stored.request_id!r} ({stored.kind.value})",
+                        field="idempotency_key",
+                    )
+                return stored
+            self.metrics.interrupt_created(stored)
+            self._log("info", "interrupt_created", stored)
+            self._record(config.webhook_event, stored)
+            await self._emit(config.webhook_event, stored)
             return stored
-        self._log("info", "interrupt_created", stored)
-        self._record(config.webhook_event, stored)
-        await self._emit(config.webhook_event, stored)
-        return stored
 
     async def create_clarification(
         self,
@@ -454,12 +460,14 @@ class InterruptService:
         if not isinstance(interrupt_id, str):  # PostgreSQL would refuse to bind it; no store holds it
             raise InterruptNotFoundError(interrupt_id)
         await self._ensure_open()
-        outcome = await self.store.finish(interrupt_id, finish, guard)
-        if outcome.changed:
-            assert outcome.interrupt is not None
-            await self._announce_terminal(outcome.interrupt)
-            return outcome.interrupt
-        raise await self._rejection(interrupt_id, outcome.interrupt, finish, guard)
+        name = f"jeeves.interrupt.{finish.status.value}"
+        with self._span(name, None, **{"interrupt.id": interrupt_id}):
+            outcome = await self.store.finish(interrupt_id, finish, guard)
+            if outcome.changed:
+                assert outcome.interrupt is not None
+                await self._announce_terminal(outcome.interrupt)
+                return outcome.interrupt
+            raise await self._rejection(interrupt_id, outcome.interrupt, finish, guard)
 
     async def _rejection(
         self, interrupt_id: str, current: Optional[FlowInterrupt], finish: Finish, guard: Guard
@@ -493,6 +501,7 @@ class InterruptService:
 
     async def _announce_terminal(self, interrupt: FlowInterrupt) -> None:
         event = f"interrupt.{interrupt.status.value}"
+        self.metrics.interrupt_finished(interrupt)
         self._log("info", f"interrupt_{interrupt.status.value}", interrupt)
         self._record(event, interrupt)
         await self._emit(event, interrupt)
@@ -522,6 +531,24 @@ class InterruptService:
         self.logger.warning(
             f"interrupt_{operation}_rejected", interrupt_id=interrupt_id, reason=exc.code, error=exc.message
         )
+
+    def _span(
+        self, name: str, interrupt: Optional[FlowInterrupt], **attributes: Any
+    ) -> contextlib.AbstractContextManager[Any]:
+        """A span around one operation, if the adapter makes spans (the seed's protocol does not)."""
+        make_span = getattr(self.otel_adapter, "span", None)
+        if make_span is None:
+            return contextlib.nullcontext()
+        if interrupt is not None:
+            attributes = {
+                "interrupt.id": interrupt.id,
+                "interrupt.kind": interrupt.kind.value,
+                "interrupt.request_id": interrupt.request_id,
+                "interrupt.session_id": interrupt.session_id,
+                **attributes,
+            }
+        span: contextlib.AbstractContextManager[Any] = make_span(name, **attributes)
+        return span
 
     def _record(self, name: str, interrupt: FlowInterrupt) -> None:
         if self.otel_adapter is None:
