@@ -57,3 +57,40 @@ async def test_seed_usage_example_runs_unchanged(tmp_path: Path, capsys: pytest.
     events = [event.name for span in exporter.get_finished_spans() for event in span.events]
     assert events == ["interrupt.clarification_needed", "interrupt.resolved"]
     await namespace["database"].close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(not SEED.exists(), reason=f"the seed is not beside this checkout ({SEED})")
+async def test_seed_usage_example_with_a_plain_structlog_logger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed's hooks accept what users already have: any structlog logger, any OTel object."""
+    import structlog
+
+    from tests.support.stores import RecordingOTel
+
+    log_stream = io.StringIO()
+    recorder = Recorder()
+    namespace = {
+        "database": SQLiteDatabase(tmp_path / "seed.db"),
+        # wrap_logger, not structlog.configure: no global state leaks into other tests.
+        "logger": structlog.wrap_logger(
+            structlog.PrintLogger(file=log_stream), processors=[structlog.processors.JSONRenderer()]
+        ),
+        "webhook": RecordingWebhooks(recorder),
+        "otel": RecordingOTel(recorder),
+    }
+    body = "async def __example():\n" + textwrap.indent(seed_usage_example(), "    ")
+    exec(compile(body, str(SEED), "exec"), namespace)
+    await namespace["__example"]()  # type: ignore[operator]
+
+    assert capsys.readouterr().out.splitlines()[-1] == "Expired 0 interrupts"
+    assert recorder.webhook_types() == ["interrupt.clarification_needed", "interrupt.resolved"]
+    assert [(name, request) for name, request, _ in recorder.otel_events] == [
+        ("interrupt.clarification_needed", "req-123"), ("interrupt.resolved", "req-123"),
+    ]
+    created = recorder.webhooks[0][1]
+    assert created["trace_id"] == "0af7651916cd43dd8448eb211c80319c"  # from get_trace_context
+    logged = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert [entry["event"] for entry in logged] == ["interrupt_created", "interrupt_resolved"]
+    assert logged[0]["interrupt_id"] == created["id"]
+    await namespace["database"].close()  # type: ignore[attr-defined]
