@@ -254,7 +254,9 @@ class PostgresStore(ListenerSet):
     async def expire_due(
         self, now: datetime, limit: int, interrupt_id: Optional[str] = None
     ) -> list[FlowInterrupt]:
-        rows = await self._rows("expire_due", now, limit, interrupt_id)
+        # The sweep skips locked rows; a single named interrupt waits for the lock (see expire_one).
+        query = "expire_due" if interrupt_id is None else "expire_one"
+        rows = await self._rows(query, now, limit, interrupt_id)
         expired = [FlowInterrupt.from_db_row(row) for row in rows]
         self._announce(interrupt.id for interrupt in expired)
         return expired

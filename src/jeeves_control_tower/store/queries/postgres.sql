@@ -86,3 +86,27 @@ CREATE TABLE IF NOT EXISTS jeeves_schema_migrations (
 
 -- name: record_migration
 INSERT INTO jeeves_schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING;
+
+-- name: expire_one
+-- One named interrupt (a waiter or reader found it due). Unlike the sweep it WAITS for a row
+-- lock instead of skipping it: if another process is expiring or answering it right now, this
+-- returns nothing only after that commit, so the caller's re-read sees the final state, never a
+-- stale "pending".
+WITH due AS (
+    SELECT id FROM jeeves_interrupts
+     WHERE status = 'pending' AND expires_at <= $1 AND id = $3
+     LIMIT $2
+       FOR UPDATE
+), expired AS (
+    UPDATE jeeves_interrupts AS i
+       SET status = 'expired', resolved_at = $1
+      FROM due
+     WHERE i.id = due.id AND i.status = 'pending'
+    RETURNING i.*
+), journal AS (
+    INSERT INTO jeeves_interrupt_events (
+        interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+    SELECT id, 'interrupt.expired', 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
+      FROM expired
+)
+SELECT expired.* FROM expired, LATERAL (SELECT pg_notify('jeeves_interrupts', expired.id)) AS woken;
