@@ -103,3 +103,13 @@ async def test_callers_get_copies(harness: Harness) -> None:
     resolved.response.data["n"].append(3)
     again = await harness.service.get_interrupt(created.id)
     assert again is not None and again.response is not None and again.response.data == {"n": [1]}
+
+
+async def test_kind_filter_edges_agree_on_every_store(harness: Harness) -> None:
+    ask = await harness.service.create_clarification("r", "u", "s", "q?")
+    confirm = await harness.service.create_confirmation("r", "u", "s", "ok?")
+    service = harness.service
+    assert await service.get_pending_for_session("s", kinds=[]) == []  # none of no kinds
+    both = [InterruptKind.CONFIRMATION, "clarification", InterruptKind.CONFIRMATION]
+    assert {p.id for p in await service.get_pending_for_session("s", kinds=both)} == {ask.id, confirm.id}  # type: ignore[arg-type]
+    assert await service.get_pending_for_session("s", kinds=[InterruptKind.CHECKPOINT]) == []
