@@ -10,6 +10,7 @@ from typing import Any, Optional
 import pytest
 from standardwebhooks import Webhook
 
+from jeeves_control_tower.observability import Metrics
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
@@ -243,3 +244,15 @@ async def test_redirects_are_not_followed(pair: Pair) -> None:
         [delivery] = await pair.webhooks.list_deliveries()
         assert [a.status_code for a in delivery.attempt_log] == [302, 200]
         assert delivery.attempt_log[0].error == "HTTP 302"
+
+
+async def test_webhook_attempts_are_measured(pair: Pair) -> None:
+    metrics = Metrics()
+    pair.webhooks.metrics = metrics
+    async with Receiver(sequence(500)) as receiver:
+        await pair.webhooks.create_subscription(receiver.url, ["*"])
+        await pair.clarification()
+        await pair.webhooks.run_until_idle()
+    assert metrics.registry.get_sample_value("jeeves_webhook_attempts_total") == 2
+    assert metrics.registry.get_sample_value("jeeves_webhook_failures_total") == 1
+    assert metrics.registry.get_sample_value("jeeves_webhook_latency_seconds_count") == 2
