@@ -315,3 +315,16 @@ async def test_lazy_open_and_restart(db_factory: Any) -> None:
         stored = await service.get_interrupt(created.id)
         assert stored is not None and stored.status is InterruptStatus.RESOLVED
         assert len(await service.store.events_after(0, 10)) == 2
+
+
+async def test_waiter_returns_expired_when_the_expiry_passes_while_it_waits(db_factory: Any) -> None:
+    """Real clock, no sweeper, nobody else acting: the waiter itself notices the expiry."""
+    async with InterruptService(db=db_factory(), sweep_interval=0) as service:
+        created = await service.create_interrupt(
+            InterruptKind.CONFIRMATION, "r", "u", "s", message="ok?", ttl=timedelta(milliseconds=50)
+        )
+        assert created.status is InterruptStatus.PENDING
+        finished = await service.wait_for_response(created.id, timeout=30)
+        assert finished.status is InterruptStatus.EXPIRED
+        journal = await service.store.events_after(0, 10)
+        assert [e.type for e in journal] == ["interrupt.confirmation_needed", "interrupt.expired"]
