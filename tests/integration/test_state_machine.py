@@ -87,6 +87,26 @@ def machine_for(store_kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> type[
             assert (result is not None) == was_pending
             self._observe(interrupt_id)
 
+        @rule(interrupt_id=interrupts)
+        def respond_as_someone_else(self, interrupt_id: str) -> None:
+            kind = self.model[interrupt_id]["kind"]
+            assert self.run(self.service.respond(interrupt_id, ANSWERS[kind], user_id="intruder")) is None
+            self._observe(interrupt_id)
+            if self._pending_in_model(interrupt_id):
+                assert self.model[interrupt_id]["status"] is InterruptStatus.PENDING
+
+        @rule(interrupt_id=interrupts)
+        def get(self, interrupt_id: str) -> None:
+            entry = self.model[interrupt_id]
+            if entry["status"] is not InterruptStatus.PENDING:
+                expected = entry["status"]
+            elif self._pending_in_model(interrupt_id):
+                expected = InterruptStatus.PENDING
+            else:
+                expected = InterruptStatus.EXPIRED  # due: expired on read, never shown pending
+            assert self.run(self.service.get_interrupt(interrupt_id)).status is expected
+            entry["status"] = expected
+
         @rule()
         def expire(self) -> None:
             due = [i for i, e in self.model.items() if e["status"] is InterruptStatus.PENDING and not self._pending_in_model(i)]
