@@ -47,9 +47,10 @@ class Sizes:
     probes: int
     memory_held: int
     http_requests: int = 0
+    rounds: int = 1
 
 
-FULL = Sizes("full", 50_000, 10_000, 3_000, 500, 1_000_000, 1_000, 1_000_000, 3_000)
+FULL = Sizes("full", 50_000, 10_000, 3_000, 500, 1_000_000, 1_000, 1_000_000, 3_000, rounds=3)
 QUICK = Sizes("quick", 2_000, 1_000, 300, 50, 20_000, 200, 20_000, 300)
 
 
@@ -99,17 +100,27 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
     n_mem, n_sqlite, n_pg = sizes.memory_round_trips, sizes.sqlite_round_trips, sizes.postgres_round_trips
 
     if "roundtrip" in only:
-        floor_dict = floors.dict_floor(n_mem)
-        floor_sqlite = floors.sqlite_floor(workdir / "floor.db", n_sqlite)
-        floor_pg = await floors.postgres_floor(dsn, n_pg)
-        measured: dict[str, tuple[Timing, int, int]] = {
-            "memory, 1 agent": await round_trips(None, n_mem, 1),
-            "memory, 16 agents": await round_trips(None, n_mem, 16),
-            "sqlite, 1 agent": await round_trips(SQLiteDatabase(workdir / "rt1.db"), n_sqlite, 1),
-            "sqlite, 16 agents": await round_trips(SQLiteDatabase(workdir / "rt16.db"), n_sqlite, 16),
-            "postgres, 1 agent": await round_trips(PostgresDatabase(dsn), n_pg, 1),
-            "postgres, 16 agents": await round_trips(PostgresDatabase(dsn, max_size=16), n_pg * 2, 16),
-        }
+        # The machine is shared: each floor and each measurement runs `rounds` times, interleaved,
+        # and the best of each is kept (the run least disturbed by other load). Every round
+        # uses fresh files, so no round benefits from an earlier one's data.
+        floor_runs: dict[str, list[Timing]] = {"dict": [], "sqlite3": [], "asyncpg": []}
+        measured_runs: dict[str, list[tuple[Timing, int, int]]] = {}
+        for r in range(sizes.rounds):
+            floor_runs["dict"].append(floors.dict_floor(n_mem))
+            floor_runs["sqlite3"].append(floors.sqlite_floor(workdir / f"floor{r}.db", n_sqlite))
+            floor_runs["asyncpg"].append(await floors.postgres_floor(dsn, n_pg))
+            for label, make in (
+                ("memory, 1 agent", lambda: round_trips(None, n_mem, 1)),
+                ("memory, 16 agents", lambda: round_trips(None, n_mem, 16)),
+                ("sqlite, 1 agent", lambda r=r: round_trips(SQLiteDatabase(workdir / f"rt1-{r}.db"), n_sqlite, 1)),
+                ("sqlite, 16 agents", lambda r=r: round_trips(SQLiteDatabase(workdir / f"rt16-{r}.db"), n_sqlite, 16)),
+                ("postgres, 1 agent", lambda: round_trips(PostgresDatabase(dsn), n_pg, 1)),
+                ("postgres, 16 agents", lambda: round_trips(PostgresDatabase(dsn, max_size=16), n_pg * 2, 16)),
+            ):
+                measured_runs.setdefault(label, []).append(await make())
+        floor_dict, floor_sqlite, floor_pg = (max(floor_runs[k], key=lambda t: t.per_second)
+                                              for k in ("dict", "sqlite3", "asyncpg"))
+        measured = {label: max(runs, key=lambda m: m[0].per_second) for label, runs in measured_runs.items()}
         floor_for = {"memory": floor_dict, "sqlite": floor_sqlite, "postgres": floor_pg}
         rows = [row("floor: dict insert + update", floor_dict), row("floor: sqlite3 INSERT + UPDATE", floor_sqlite),
                 row("floor: asyncpg INSERT + UPDATE", floor_pg)]
@@ -117,6 +128,9 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
         print_table("Round trip: create_clarification + respond (ratio = rate / same-run sequential floor)",
                     ["", "rate", "p50 ms", "p99 ms", "vs floor"], rows)
         results["roundtrip"] = {
+            "rounds": sizes.rounds,
+            "all_rounds_per_second": {**{k: [round(t.per_second) for t in v] for k, v in floor_runs.items()},
+                                      **{k: [round(m[0].per_second) for m in v] for k, v in measured_runs.items()}},
             "floors": {"dict": floor_dict.as_dict(), "sqlite3": floor_sqlite.as_dict(), "asyncpg": floor_pg.as_dict()},
             "measured": {
                 label: {**timing.as_dict(), "resolved": resolved, "journal_events": events,
