@@ -237,15 +237,36 @@ def migrate(database_url: str, as_json: bool) -> None:
     from .services import InterruptService
     from .store.sql import migrations
 
-    async def go() -> list[int]:
-        service = InterruptService(open_database(database_url), sweep_interval=0)
-        await service.start()
-        await service.stop()
-        dialect = "postgres" if database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
-        return [migration.version for migration in migrations(dialect)]
+    dialect = "postgres" if database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+    known = migrations(dialect)
 
-    versions = run(go())
-    emit(as_json, {"schema_versions": versions}, f"database is at schema version {versions[-1]}")
+    async def applied(db: Any) -> set[int]:
+        try:
+            rows = await db.fetch_all("SELECT version FROM jeeves_schema_migrations", ())
+        except Exception:
+            return set()
+        return {int(row["version"]) for row in rows}
+
+    async def go() -> list[int]:
+        db = open_database(database_url)
+        before = await applied(db)
+        pending = [m for m in known if m.version not in before]
+        if not as_json:
+            for migration in pending:
+                click.echo(f"applying {migration.version:04d}_{migration.name} ...", err=True)
+        service = InterruptService(db, sweep_interval=0)
+        await service.start()  # applies every pending migration, each in its own transaction
+        await service.stop()
+        return [m.version for m in pending]
+
+    done = run(go())
+    versions = [m.version for m in known]
+    summary = f"applied {len(done)} migration(s); " if done else "already up to date; "
+    emit(
+        as_json,
+        {"schema_versions": versions, "applied_now": done},
+        summary + f"database is at schema version {versions[-1]}",
+    )
 
 
 async def _with_tokens(database_url: str, job: Callable[[Any], Awaitable[T]]) -> T:

@@ -42,7 +42,9 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 
 def test_tokens_create_list_revoke_and_migrate(tmp_path: Path) -> None:
     env = {"JEEVES_DATABASE_URL": str(tmp_path / "cli.db")}
-    assert as_json(jeeves("migrate", "--json", env=env))["schema_versions"][-1] >= 3
+    first = as_json(jeeves("migrate", "--json", env=env))
+    assert first["schema_versions"][-1] >= 3 and first["applied_now"] == first["schema_versions"]
+    assert as_json(jeeves("migrate", "--json", env=env))["applied_now"] == []
     created = as_json(jeeves("tokens", "create", "--user", "alice", "--role", "responder", "--json", env=env))
     assert created["token"].startswith("jct_") and created["role"] == "responder"
     plain = jeeves("tokens", "create", "--user", "bot", "--role", "agent", env=env)
