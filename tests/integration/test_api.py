@@ -1,4 +1,5 @@
-"""The HTTP API in-process (httpx.ASGITransport) on a real SQLite file: every endpoint and error code."""
+"""The HTTP API, every endpoint and error code: in-process (httpx.ASGITransport) on SQLite and
+PostgreSQL, and over a real loopback socket (uvicorn)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,20 @@ from tests.support.api_server import Api, running_api
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    # A sync fixture: pg_dsn runs its own event loop, which an async fixture cannot host.
+@pytest.fixture(
+    params=["sqlite", "sqlite-over-socket", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Any, bool]:
+    """(database, over a real loopback socket?). Sync: pg_dsn runs its own event loop."""
     if request.param == "postgres":
-        return PostgresDatabase(request.getfixturevalue("pg_dsn"))
-    return SQLiteDatabase(tmp_path / "api.db")
+        return PostgresDatabase(request.getfixturevalue("pg_dsn")), False
+    return SQLiteDatabase(tmp_path / "api.db"), request.param.endswith("socket")
 
 
 @pytest.fixture
-async def api(db: Any) -> AsyncIterator[Api]:
-    async with running_api(db) as running:
+async def api(setup: tuple[Any, bool]) -> AsyncIterator[Api]:
+    db, over_socket = setup
+    async with running_api(db, over_socket=over_socket) as running:
         yield running
 
 
