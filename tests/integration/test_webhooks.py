@@ -1,9 +1,10 @@
-"""Webhook delivery over real HTTP on loopback, on SQLite and PostgreSQL, verified with standardwebhooks."""
+"""Webhook delivery over real HTTP on loopback, on memory, SQLite and PostgreSQL, verified with standardwebhooks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Optional
 
@@ -12,11 +13,12 @@ from standardwebhooks import Webhook
 
 from jeeves_control_tower.observability import Metrics
 from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.memory import MemoryStore
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 from jeeves_control_tower.webhooks import RetryPolicy, WebhookNotFoundError, WebhookService
 from jeeves_protocols import InterruptResponse, InvalidInterruptError
-from tests.support.stores import FakeClock
+from tests.support.stores import FakeClock, Recorder, RecordingLogger
 from tests.support.webhook_receiver import Receiver, always, sequence
 
 LOOPBACK = ["127.0.0.0/8"]
@@ -38,13 +40,15 @@ class Pair:
 
 
 def make(kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> Any:
+    if kind == "memory":
+        return MemoryStore()
     if kind == "sqlite":
         return SQLiteDatabase(tmp_path / "hooks.db")
     assert pg_dsn is not None
     return PostgresDatabase(pg_dsn, max_size=4)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -256,3 +260,73 @@ async def test_webhook_attempts_are_measured(pair: Pair) -> None:
     assert metrics.registry.get_sample_value("jeeves_webhook_attempts_total") == 2
     assert metrics.registry.get_sample_value("jeeves_webhook_failures_total") == 1
     assert metrics.registry.get_sample_value("jeeves_webhook_latency_seconds_count") == 2
+
+
+async def test_the_background_dispatcher_delivers_on_its_own(pair: Pair) -> None:
+    # Long poll: only emit_event (called by the service after each commit) can wake it in time.
+    pair.webhooks.poll_interval = 60
+    async with Receiver() as receiver:
+        await pair.webhooks.create_subscription(receiver.url, ["*"])
+        await pair.webhooks.start()
+        interrupt_id = await pair.clarification()
+        await asyncio.wait_for(receiver.arrived.wait(), timeout=10)
+        assert receiver.requests[0].json["data"]["id"] == interrupt_id
+        await pair.webhooks.stop()
+        await pair.webhooks.start()  # restartable
+        await pair.webhooks.stop()
+
+
+async def test_an_endpoint_failing_for_days_is_disabled_and_announced(
+    kind: str, tmp_path: Path, dsn: Optional[str]
+) -> None:
+    db = make(kind, tmp_path, dsn)
+    clock = FakeClock(datetime.now(UTC))
+    logs = Recorder()
+    webhooks = WebhookService(
+        db, allow_networks=LOOPBACK, clock=clock, logger=RecordingLogger(logs),
+        retry=RetryPolicy(schedule=(0,) * 10, jitter=0, disable_after=timedelta(days=3)),
+    )
+    service = InterruptService(db, webhook_service=webhooks, clock=clock, sweep_interval=0)
+    try:
+        async with Receiver(always(500)) as receiver:
+            created = await webhooks.create_subscription(receiver.url, ["*"])
+            await service.create_clarification("r1", "u1", "s1", "Which?")
+            await webhooks.run_once()
+            first = await webhooks.get_subscription(created.subscription.id)
+            assert first.enabled and first.failing_since == clock.now
+            clock.advance(days=2)
+            await webhooks.run_once()
+            assert (await webhooks.get_subscription(created.subscription.id)).enabled
+            clock.advance(days=2)
+            await webhooks.run_once()
+            disabled = await webhooks.get_subscription(created.subscription.id)
+            assert not disabled.enabled
+            assert disabled.disabled_reason is not None and "failing since" in disabled.disabled_reason
+            assert len(receiver.requests) == 3
+        announced = [fields for level, event, fields in logs.logs if event == "webhook_endpoint_disabled"]
+        assert level_of(logs, "webhook_endpoint_disabled") == "error"
+        assert announced[0]["subscription_id"] == created.subscription.id
+    finally:
+        await webhooks.stop()
+        await service.stop()
+
+
+def level_of(logs: Recorder, event: str) -> str:
+    return next(level for level, name, _ in logs.logs if name == event)
+
+
+async def test_another_instances_commit_wakes_the_dispatcher_through_notify(pg_dsn: str) -> None:
+    writer_db, dispatcher_db = PostgresDatabase(pg_dsn, max_size=2), PostgresDatabase(pg_dsn, max_size=2)
+    writer = InterruptService(writer_db, sweep_interval=0)  # no webhook_service: nothing in-process
+    webhooks = WebhookService(dispatcher_db, allow_networks=LOOPBACK, poll_interval=60)
+    try:
+        await writer.start()
+        async with Receiver() as receiver:
+            await webhooks.create_subscription(receiver.url, ["*"])
+            await webhooks.start()
+            await writer.create_clarification("r1", "u1", "s1", "Which?")
+            await asyncio.wait_for(receiver.arrived.wait(), timeout=10)
+    finally:
+        await webhooks.stop()
+        await writer.stop()
+        await dispatcher_db.close()

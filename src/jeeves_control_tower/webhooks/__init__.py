@@ -8,8 +8,9 @@ unfinished deliveries are found again by the next dispatcher (a lease expires af
 
 Python API (all methods async; records are frozen dataclasses with `to_dict()`)::
 
-    webhooks = WebhookService(db=SQLiteDatabase("jeeves.db"))   # or PostgresDatabase(dsn)
-    service = InterruptService(db=same_db, webhook_service=webhooks)  # emit_event wakes the dispatcher
+    db = SQLiteDatabase("jeeves.db")                      # or PostgresDatabase(dsn), or MemoryStore()
+    webhooks = WebhookService(db)                         # the same db object the service uses
+    service = InterruptService(db, webhook_service=webhooks)  # emit_event wakes the dispatcher
     async with webhooks:                                  # start()/stop(): the dispatcher loop
         created = await webhooks.create_subscription(url, ["interrupt.*"], user_id=None,
                                                      session_id=None, secret=None)
@@ -24,6 +25,12 @@ Python API (all methods async; records are frozen dataclasses with `to_dict()`):
         await webhooks.get_delivery(delivery_id)
         await webhooks.redeliver(delivery_id)             # dead -> pending, tried at once
     await webhooks.run_until_idle()                       # burst mode (tests, scripts): no sleeps
+
+Every event not yet fanned out when a subscription exists goes to it (the journal is an outbox,
+not a history: rows older than migration 0002 are never sent). Several instances on one
+PostgreSQL share the work: fan-out and delivery claims use FOR UPDATE SKIP LOCKED, and every
+journal insert's NOTIFY wakes their dispatchers; on SQLite other processes are seen by polling
+(`poll_interval`). `WebhookService(..., metrics=service.metrics)` counts attempts in Prometheus.
 
 Errors: WebhookNotFoundError (code not_found), InvalidInterruptError (code invalid_input, `.field`).
 

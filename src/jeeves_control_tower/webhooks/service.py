@@ -35,7 +35,15 @@ class WebhookNotFoundError(InterruptError):
 
 
 def storage_for(db: Any) -> WebhookStorage:
+    """The webhook storage beside an interrupt service's `db`: the same SQLite file or PostgreSQL
+    database, or (for the in-memory default) the very MemoryStore the service uses."""
+    from ..store.memory import MemoryStore
     from ..store.sqlite import SQLiteDatabase
+
+    if isinstance(db, MemoryStore):
+        from .memory_storage import MemoryWebhookStorage
+
+        return MemoryWebhookStorage(db)
 
     if isinstance(db, SQLiteDatabase):
         from .sqlite_storage import SQLiteWebhookStorage
@@ -48,7 +56,8 @@ def storage_for(db: Any) -> WebhookStorage:
 
         return PostgresWebhookStorage(db)
     raise InvalidInterruptError(
-        f"webhooks need a SQLiteDatabase or PostgresDatabase, not {type(db).__name__}", field="db"
+        f"webhooks need a SQLiteDatabase, PostgresDatabase or MemoryStore, not {type(db).__name__}",
+        field="db",
     )
 
 
@@ -80,12 +89,9 @@ class WebhookService:
         self.batch = batch
         self.logger: LoggerProtocol = logger if logger is not None else StructuredLogger()
         self.metrics = metrics
-        # No redirects: a 3xx is a failed attempt, never a hop to an address we did not check.
-        self._client = httpx.AsyncClient(
-            transport=GuardedTransport(self.guard, transport),
-            timeout=timeout,
-            follow_redirects=False,
-        )
+        self._transport = transport
+        self._timeout = timeout
+        self._client: Optional[httpx.AsyncClient] = None
         self._semaphore = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._task: Optional[asyncio.Task[None]] = None
@@ -110,7 +116,9 @@ class WebhookService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
         if self._opened:
             await self.storage.close()
             self._opened = False
@@ -305,10 +313,20 @@ class WebhookService:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # No redirects: a 3xx is a failed attempt, never a hop to an address we did not check.
+            self._client = httpx.AsyncClient(
+                transport=GuardedTransport(self.guard, self._transport),
+                timeout=self._timeout,
+                follow_redirects=False,
+            )
+        return self._client
+
     async def _deliver(self, claim: Claim) -> None:
         async with self._semaphore:
             now = self.clock()
-            result = await send(self._client, claim, now)
+            result = await send(self._http(), claim, now)
         attempt = result.attempt
         if result.success:
             outcome = AttemptOutcome(attempt, DELIVERED, None)
