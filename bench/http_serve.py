@@ -46,7 +46,7 @@ async def respond_rate(database_url: str, db: Any, count: int, clients: int) -> 
     ids = await pending_ids(db, count + clients)  # a warm-up request per connection
     server = await asyncio.create_subprocess_exec(
         *JEEVES, "serve", "--database-url", database_url, "--port", "0", "--sweep-interval", "0",
-        "--no-dispatcher", cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        "--no-dispatcher", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     try:
         assert server.stdout is not None
