@@ -99,7 +99,10 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
 
     # One interrupt exists before sign-in: it comes from the initial list.
     before = await raise_interrupt(
-        api, "clarification", "sess-a", question="Which colour for the logo?",
+        api,
+        "clarification",
+        "sess-a",
+        question="Which colour for the logo?",
         data={"options": ["Blue", "Green"]},
     )
     await page.get_by_label("Access token").fill(api.secrets["alice"])
@@ -111,11 +114,17 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
     # Raised after sign-in: each appears with no reload. Bob's never does.
     typed = await raise_interrupt(api, "clarification", "sess-b", question="Name the release?")
     confirm = await raise_interrupt(
-        api, "confirmation", "sess-a", message="Delete 3 stale branches?",
+        api,
+        "confirmation",
+        "sess-a",
+        message="Delete 3 stale branches?",
         data={"repository": "jeeves", "branches": ["old-1", "old-2", "old-3"]},
     )
     review = await raise_interrupt(
-        api, "agent_review", "sess-b", message="Review the drafted reply",
+        api,
+        "agent_review",
+        "sess-b",
+        message="Review the drafted reply",
         data={"draft": "Hello, your refund is on its way."},
     )
     checkpoint = await raise_interrupt(api, "checkpoint", "sess-c", message="Step 3 of 5 done")
@@ -126,8 +135,13 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
     taken = await raise_interrupt(api, "confirmation", "sess-c", message="Answered elsewhere")
     bobs = await api.client("agent").post(
         "/v1/interrupts",
-        json={"kind": "clarification", "request_id": "r", "user_id": "bob", "session_id": "sess-a",
-              "question": "Bob's secret"},
+        json={
+            "kind": "clarification",
+            "request_id": "r",
+            "user_id": "bob",
+            "session_id": "sess-a",
+            "question": "Bob's secret",
+        },
     )
     assert bobs.status_code == 201
     mine = [before, typed, confirm, review, checkpoint, failure, to_cancel, taken]
@@ -191,7 +205,9 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
 
     # Answered elsewhere while this page was not listening: the 409's detail is shown inline.
     await page.evaluate("state.source.close()")
-    by_admin = await api.client("admin").post(f"/v1/interrupts/{taken['id']}/respond", json={"approved": True})
+    by_admin = await api.client("admin").post(
+        f"/v1/interrupts/{taken['id']}/respond", json={"approved": True}
+    )
     assert by_admin.status_code == 200
     await card(page, taken["id"]).get_by_role("button", name="Approve").click()
     await expect(card(page, taken["id"]).get_by_role("alert")).to_contain_text("removed from your inbox")

@@ -256,24 +256,38 @@ function renderPending() {
     if (!sessions.has(item.session_id)) sessions.set(item.session_id, []);
     sessions.get(item.session_id).push(item);
   }
-  // Keep existing card nodes (and whatever the user is typing in them) across renders.
-  const existing = new Map();
-  for (const card of container.querySelectorAll("article.card")) existing.set(card.dataset.id, card);
-  const groups = [];
+  // Existing nodes are kept and moved only when out of place: a node detached from the page
+  // loses focus, caret and selection, which would disrupt someone typing an answer.
+  const cards = new Map();
+  for (const node of container.querySelectorAll("article.card")) cards.set(node.dataset.id, node);
+  const groups = new Map();
+  for (const node of container.querySelectorAll("section.session")) groups.set(node.dataset.session, node);
+  const wanted = [];
   for (const [sessionId, list] of sessions) {
-    const headingId = `session-${cssId(sessionId)}`;
-    const group = el(
-      "section",
-      { class: "session", "aria-labelledby": headingId, "data-session": sessionId },
-      el("h3", { id: headingId }, "Session ", el("code", { text: sessionId })),
-    );
-    for (const item of list) group.append(existing.get(item.id) || renderCard(item));
-    groups.push(group);
+    const group = groups.get(sessionId) || renderSession(sessionId);
+    placeChildren(group, list.map((item) => cards.get(item.id) || renderCard(item)), 1);
+    wanted.push(group);
   }
-  const focused = document.activeElement;
-  container.replaceChildren(...groups);
-  if (focused && document.body.contains(focused)) focused.focus();
+  placeChildren(container, wanted, 0);
   tick();
+}
+
+function renderSession(sessionId) {
+  const headingId = `session-${cssId(sessionId)}`;
+  return el(
+    "section",
+    { class: "session", "aria-labelledby": headingId, "data-session": sessionId },
+    el("h3", { id: headingId }, "Session ", el("code", { text: sessionId })),
+  );
+}
+
+// Make parent's children from index `skip` on exactly `nodes`, in order, touching only what differs.
+function placeChildren(parent, nodes, skip) {
+  nodes.forEach((node, index) => {
+    const current = parent.children[index + skip];
+    if (current !== node) parent.insertBefore(node, current || null);
+  });
+  while (parent.children.length > nodes.length + skip) parent.lastElementChild.remove();
 }
 
 function cssId(text) {
@@ -434,8 +448,10 @@ async function submit(item, body, button, error, card) {
     const resolved = await api(`/v1/interrupts/${encodeURIComponent(item.id)}/respond`, { method: "POST", body });
     forget(resolved, false);
     announce(`Answered: ${item.question || item.message || kindLabel(item.kind)}`);
-    focusAfterRemoval(card);
+    const next = focusTargetAfter(card);
     renderPending();
+    // Synchronously, right after the render: a deferred focus could land after the user moved on.
+    if (next) next.focus();
     if (state.historyLoaded) renderHistory();
   } catch (err) {
     buttons.forEach((b) => (b.disabled = false));
@@ -455,14 +471,16 @@ async function submit(item, body, button, error, card) {
 }
 
 // Keyboard users keep their place: focus moves to the next card's first control.
-function focusAfterRemoval(card) {
-  if (!card.contains(document.activeElement)) return;
+function focusTargetAfter(card) {
+  if (!card.contains(document.activeElement)) return null;
   const cards = [...document.querySelectorAll("#sessions article.card")];
   const index = cards.indexOf(card);
   const next = cards[index + 1] || cards[index - 1];
   const target = next && next.querySelector("button, textarea");
-  if (target) requestAnimationFrame(() => target.focus());
-  else $("pending-title").setAttribute("tabindex", "-1"), requestAnimationFrame(() => $("pending-title").focus());
+  if (target) return target;
+  const heading = $("pending-title");
+  heading.setAttribute("tabindex", "-1");
+  return heading;
 }
 
 // ---- Rendering: history -------------------------------------------------------------------
