@@ -169,6 +169,12 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
     await page.screenshot(path=str(OUTPUT / "inbox-phone.png"), full_page=True, animations="disabled")
     # Nothing spills sideways on a phone.
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # Dark mode follows the system setting.
+    await page.emulate_media(color_scheme="dark")
+    dark_background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert dark_background == "rgb(15, 18, 22)"
+    await page.screenshot(path=str(OUTPUT / "inbox-phone-dark.png"), animations="disabled")
+    await page.emulate_media(color_scheme="light")
     await page.set_viewport_size({"width": 1100, "height": 900})
 
     # clarification: an option button.
@@ -210,7 +216,9 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
     )
     assert by_admin.status_code == 200
     await card(page, taken["id"]).get_by_role("button", name="Approve").click()
-    await expect(card(page, taken["id"]).get_by_role("alert")).to_contain_text("removed from your inbox")
+    taken_alert = card(page, taken["id"]).get_by_role("alert")
+    await expect(taken_alert).to_contain_text("is resolved, not pending")  # the problem's detail
+    await expect(taken_alert).to_contain_text("removed from your inbox")
     # It stays a few seconds so the message can be read, then leaves.
     await expect(card(page, taken["id"])).to_have_count(0, timeout=15_000)
     await expect(page.locator("#pending-empty")).to_be_visible()
