@@ -210,7 +210,7 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
     await expect(page.locator("#announce")).to_contain_text("cancelled")
 
     # Answered elsewhere while this page was not listening: the 409's detail is shown inline.
-    await page.evaluate("state.source.close()")
+    await page.evaluate("state.stream.abort()")
     by_admin = await api.client("admin").post(
         f"/v1/interrupts/{taken['id']}/respond", json={"approved": True}
     )
@@ -257,3 +257,30 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
 
     await context.close()
     assert problems == [], problems
+
+
+async def test_expiry_leaves_live_and_agent_text_stays_text(api: Api, browser: Browser) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await sign_in(page, api, api.secrets["alice"])
+    await expect(page.locator("#live-state")).to_have_text("live")
+
+    # Agent text is data, never markup; a millisecond TTL is already past when the card shows.
+    markup = '<img src="x" onerror="document.title=\'owned\'">Proceed?'
+    item = await raise_interrupt(
+        api, "confirmation", "sess-x", message=markup, data={"note": "<b>bold?</b>"}, ttl_seconds=0.001
+    )
+    shown = card(page, item["id"])
+    await expect(shown.get_by_role("heading")).to_have_text(markup)
+    await expect(shown.locator("dl.data dd")).to_have_text("<b>bold?</b>")
+    assert await shown.locator("img, b").count() == 0
+    await expect(shown.locator(".countdown")).to_have_text("expiring now")
+
+    # The server's sweep expires it; the stream takes the card away and History says so.
+    assert await api.service.expire_pending() == 1
+    await expect(shown).to_have_count(0)
+    await expect(page.locator("#announce")).to_contain_text("expired")
+    await page.get_by_role("button", name="History").click()
+    await expect(page.locator(f'#history-list li[data-id="{item["id"]}"]')).to_contain_text("expired")
+    assert await page.title() == "jeeves inbox"
+    await context.close()

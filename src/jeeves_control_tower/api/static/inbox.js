@@ -23,7 +23,7 @@ const state = {
   history: new Map(), // id -> interrupt in a terminal status
   historyLoaded: false,
   view: "pending",
-  source: null,
+  stream: null, // AbortController of the event stream
 };
 
 const $ = (id) => document.getElementById(id);
@@ -96,9 +96,9 @@ async function signIn(token) {
 }
 
 function signOut() {
-  if (state.source) state.source.close();
+  if (state.stream) state.stream.abort();
   sessionStorage.removeItem(TOKEN_KEY);
-  Object.assign(state, { token: null, me: null, source: null, historyLoaded: false, view: "pending" });
+  Object.assign(state, { token: null, me: null, stream: null, historyLoaded: false, view: "pending" });
   state.pending.clear();
   state.gone.clear();
   state.history.clear();
@@ -178,47 +178,76 @@ function forget(item, fromStream) {
 
 // ---- Live updates -------------------------------------------------------------------------
 
+// The journal stream, read with fetch rather than EventSource: the token goes in a header (not
+// in a URL that servers log), and every event type is seen, including custom kinds' names.
+// Reconnects with Last-Event-ID, so an outage loses nothing; stops for good on 401/403.
 function connectEvents() {
-  if (state.source) state.source.close();
-  const params = new URLSearchParams({ access_token: state.token });
-  // EventSource reconnects by itself and resends Last-Event-ID, so nothing is missed.
-  const source = new EventSource(`/v1/events?${params}`);
-  state.source = source;
-  const onMessage = (message) => {
+  if (state.stream) state.stream.abort();
+  const controller = new AbortController();
+  state.stream = controller;
+  readStream(controller.signal).catch((err) => console.error("event stream", err));
+}
+
+async function readStream(signal) {
+  let lastId = null;
+  let delay = 1000;
+  while (!signal.aborted) {
     try {
-      applyEvent(JSON.parse(message.data));
+      const headers = { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" };
+      if (lastId !== null) headers["Last-Event-ID"] = lastId;
+      const response = await fetch("/v1/events", { headers, signal, cache: "no-store" });
+      if (response.status === 401 || response.status === 403) {
+        const problem = await response.json().catch(() => ({}));
+        setLive("offline");
+        showGlobalError(`Live updates stopped: ${problem.detail || response.statusText}`);
+        return;
+      }
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      setLive("live");
+      delay = 1000;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer = (buffer + value).replace(/\r\n/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const id = dispatchBlock(buffer.slice(0, end));
+          if (id !== null) lastId = id;
+          buffer = buffer.slice(end + 2);
+        }
+      }
     } catch (err) {
-      console.error("bad event", err, message.data);
+      if (signal.aborted) return;
     }
-  };
-  // Named events (interrupt.*) do not reach onmessage; listen to each type we know.
-  for (const type of [
-    "interrupt.created",
-    "interrupt.clarification_needed",
-    "interrupt.confirmation_needed",
-    "interrupt.agent_review",
-    "interrupt.checkpoint",
-    "interrupt.resource_exhausted",
-    "interrupt.timeout",
-    "interrupt.system_error",
-    "interrupt.resolved",
-    "interrupt.cancelled",
-    "interrupt.expired",
-  ]) source.addEventListener(type, onMessage);
-  source.onmessage = onMessage;
-  source.onopen = () => setLive("live");
-  source.onerror = () => {
-    if (source.readyState === EventSource.CLOSED) {
-      setLive("offline");
-      // Closed for good (e.g. the token was revoked): check why, once.
-      api("/v1/me").then(
-        () => setTimeout(connectEvents, 3000),
-        (err) => showGlobalError(`Live updates stopped: ${err.message}`),
-      );
-    } else {
-      setLive("reconnecting");
+    if (signal.aborted) return;
+    setLive("reconnecting");
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 15000);
+  }
+}
+
+// One SSE message ("id:", "event:", "data:" lines; ":" lines are comments). Returns its id.
+function dispatchBlock(block) {
+  let id = null;
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (!line || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "id") id = value;
+    else if (field === "data") data.push(value);
+  }
+  if (data.length) {
+    try {
+      applyEvent(JSON.parse(data.join("\n")));
+    } catch (err) {
+      console.error("bad event", err, data);
     }
-  };
+  }
+  return id;
 }
 
 function setLive(text) {
