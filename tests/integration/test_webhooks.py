@@ -315,17 +315,25 @@ def level_of(logs: Recorder, event: str) -> str:
     return next(level for level, name, _ in logs.logs if name == event)
 
 
-async def test_another_instances_commit_wakes_the_dispatcher_through_notify(pg_dsn: str) -> None:
+async def test_another_instances_answer_wakes_the_dispatcher_through_notify(pg_dsn: str) -> None:
     writer_db, dispatcher_db = PostgresDatabase(pg_dsn, max_size=2), PostgresDatabase(pg_dsn, max_size=2)
     writer = InterruptService(writer_db, sweep_interval=0)  # no webhook_service: nothing in-process
+    # A poll too slow to matter: only the terminal transition's NOTIFY can wake it in time.
     webhooks = WebhookService(dispatcher_db, allow_networks=LOOPBACK, poll_interval=60)
     try:
         await writer.start()
         async with Receiver() as receiver:
             await webhooks.create_subscription(receiver.url, ["*"])
             await webhooks.start()
-            await writer.create_clarification("r1", "u1", "s1", "Which?")
-            await asyncio.wait_for(receiver.arrived.wait(), timeout=10)
+            await webhooks.run_until_idle()  # the dispatcher's own first look is over
+            created = await writer.create_clarification("r1", "u1", "s1", "Which?")
+            await writer.respond_or_raise(created.id, InterruptResponse(text="x"))
+            while len(receiver.requests) < 2:
+                receiver.arrived.clear()
+                await asyncio.wait_for(receiver.arrived.wait(), timeout=10)
+            assert {r.json["type"] for r in receiver.requests} == {
+                "interrupt.clarification_needed", "interrupt.resolved"
+            }
     finally:
         await webhooks.stop()
         await writer.stop()

@@ -28,9 +28,12 @@ Python API (all methods async; records are frozen dataclasses with `to_dict()`):
 
 Every event not yet fanned out when a subscription exists goes to it (the journal is an outbox,
 not a history: rows older than migration 0002 are never sent). Several instances on one
-PostgreSQL share the work: fan-out and delivery claims use FOR UPDATE SKIP LOCKED, and every
-journal insert's NOTIFY wakes their dispatchers; on SQLite other processes are seen by polling
-(`poll_interval`). `WebhookService(..., metrics=service.metrics)` counts attempts in Prometheus.
+PostgreSQL share the work: fan-out and delivery claims use FOR UPDATE SKIP LOCKED. Their
+dispatchers wake on the NOTIFY every terminal transition already sends, and otherwise look every
+`poll_interval` (0.25 s; a look is two index scans of empty partial indexes). Creation sends no
+NOTIFY on purpose: measured on this machine, a pg_notify in the create statement cut 8 concurrent
+creators from ~1,450 to ~400-750 creates/s (NOTIFY serialises commits). In one process,
+emit_event wakes the dispatcher at once; on SQLite other processes are seen by polling. `WebhookService(..., metrics=service.metrics)` counts attempts in Prometheus.
 
 Errors: WebhookNotFoundError (code not_found), InvalidInterruptError (code invalid_input, `.field`).
 

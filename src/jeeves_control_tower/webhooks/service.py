@@ -74,7 +74,7 @@ class WebhookService:
         transport: Optional[httpx.AsyncBaseTransport] = None,
         clock: Callable[[], datetime] = utc_now,
         lease: float = 60.0,
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.25,
         batch: int = 100,
         concurrency: int = 16,
         logger: Optional[LoggerProtocol] = None,
@@ -302,6 +302,8 @@ class WebhookService:
 
     async def _dispatch_forever(self) -> None:
         while True:
+            # Cleared before looking, not after: a wake-up arriving while we look is kept.
+            self._wake.clear()
             try:
                 worked = await self.run_once()
             except Exception as exc:  # a failing database must not end the loop: log, back off, retry
@@ -309,7 +311,6 @@ class WebhookService:
                 worked = 0
             if worked:
                 continue
-            self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
