@@ -33,7 +33,8 @@ dispatchers wake on the NOTIFY every terminal transition already sends, and othe
 `poll_interval` (0.25 s; a look is two index scans of empty partial indexes). Creation sends no
 NOTIFY on purpose: measured on this machine, a pg_notify in the create statement cut 8 concurrent
 creators from ~1,450 to ~400-750 creates/s (NOTIFY serialises commits). In one process,
-emit_event wakes the dispatcher at once; on SQLite other processes are seen by polling. `WebhookService(..., metrics=service.metrics)` counts attempts in Prometheus.
+emit_event wakes the dispatcher at once; on SQLite other processes are seen by polling.
+`WebhookService(..., metrics=service.metrics)` counts attempts in Prometheus.
 
 Errors: WebhookNotFoundError (code not_found), InvalidInterruptError (code invalid_input, `.field`).
 
