@@ -8,13 +8,16 @@ who answered what. Screenshots of the inbox (desktop and phone width) go to test
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
+from jeeves_control_tower.services.ids import new_interrupt_id
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_protocols import FlowInterrupt, InterruptKind
 from tests.support.api_server import Api, running_api
 
 pytestmark = pytest.mark.browser
@@ -283,4 +286,39 @@ async def test_expiry_leaves_live_and_agent_text_stays_text(api: Api, browser: B
     await page.get_by_role("button", name="History").click()
     await expect(page.locator(f'#history-list li[data-id="{item["id"]}"]')).to_contain_text("expired")
     assert await page.title() == "jeeves inbox"
+    await context.close()
+
+
+async def test_replayed_history_is_not_announced_as_new(api: Api, browser: Browser) -> None:
+    # An interrupt raised and answered an hour ago, written through the real store (backdated).
+    old = FlowInterrupt(
+        id=new_interrupt_id(),
+        kind=InterruptKind.CHECKPOINT,
+        request_id="r-old",
+        user_id="alice",
+        session_id="sess-old",
+        message="Yesterday's checkpoint",
+        created_at=datetime.now(UTC) - timedelta(hours=1),
+    )
+    await api.service.store.create(old, "interrupt.checkpoint")
+    answered = await api.client("alice").post(f"/v1/interrupts/{old.id}/respond", json={})
+    assert answered.status_code == 200
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(api.base_url + "/")
+    # Every announcement, including ones overwritten a moment later.
+    await page.evaluate(
+        """() => { window.said = [];
+        new MutationObserver(() => window.said.push(document.getElementById('announce').textContent))
+          .observe(document.getElementById('announce'), {childList: true, characterData: true, subtree: true}); }"""
+    )
+    await page.get_by_label("Access token").fill(api.secrets["alice"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#live-state")).to_have_text("live")
+    fresh = await raise_interrupt(api, "clarification", "sess-new", question="Fresh one?")
+    await expect(card(page, fresh["id"])).to_be_visible()
+    said = [text for text in await page.evaluate("window.said") if text]
+    assert said == ["New clarification: Fresh one?"]
+    await expect(page.locator("#sessions article.card")).to_have_count(1)
     await context.close()

@@ -22,6 +22,7 @@ const state = {
   gone: new Set(), // ids seen leaving pending: a replayed creation event must not revive them
   history: new Map(), // id -> interrupt in a terminal status
   historyLoaded: false,
+  listedAt: NaN, // server time of the pending list (ms); NaN: unknown, accept every creation
   view: "pending",
   stream: null, // AbortController of the event stream
 };
@@ -71,6 +72,7 @@ async function api(path, options = {}) {
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json().catch(() => ({})) : {};
   if (!response.ok) throw new ApiProblem(response.status, body);
+  if (options.onDate) options.onDate(Date.parse(response.headers.get("date") || ""));
   return body;
 }
 
@@ -116,13 +118,13 @@ function signOut() {
 
 // ---- Data ---------------------------------------------------------------------------------
 
-async function listAll(query, maxPages) {
+async function listAll(query, maxPages, onDate) {
   const items = [];
   let cursor = null;
   for (let page = 0; page < maxPages; page += 1) {
     const params = new URLSearchParams({ ...query, limit: "200" });
     if (cursor) params.set("cursor", cursor);
-    const result = await api(`/v1/interrupts?${params}`);
+    const result = await api(`/v1/interrupts?${params}`, { onDate: page === 0 ? onDate : undefined });
     items.push(...result.items);
     cursor = result.next_cursor;
     if (!cursor) break;
@@ -132,7 +134,9 @@ async function listAll(query, maxPages) {
 
 async function loadPending() {
   try {
-    const items = await listAll({ status: "pending" }, 10);
+    let listedAt = NaN;
+    const items = await listAll({ status: "pending" }, 10, (date) => (listedAt = date));
+    state.listedAt = listedAt;
     state.pending.clear();
     for (const item of items) if (!state.gone.has(item.id)) state.pending.set(item.id, item);
     renderPending();
@@ -160,6 +164,9 @@ function applyEvent(event) {
   if (!item || !item.id) return;
   if (item.status === "pending") {
     if (state.gone.has(item.id) || state.pending.has(item.id)) return;
+    // The stream starts by replaying the journal: a creation clearly older than the pending
+    // list (server clock, Date header, 1 s resolution) was not pending then, so it has ended since.
+    if (Date.parse(item.created_at) < state.listedAt - 2000) return;
     state.pending.set(item.id, item);
     announce(`New ${kindLabel(item.kind).toLowerCase()}: ${item.question || item.message || item.id}`);
   } else {
