@@ -338,3 +338,9 @@ async def test_another_instances_answer_wakes_the_dispatcher_through_notify(pg_d
         await webhooks.stop()
         await writer.stop()
         await dispatcher_db.close()
+
+
+def test_a_lease_shorter_than_the_timeout_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInterruptError) as caught:
+        WebhookService(SQLiteDatabase(tmp_path / "x.db"), lease=10, timeout=15)
+    assert caught.value.field == "lease"

@@ -20,7 +20,7 @@ async def main(target: str, changes: int) -> None:
     db = _db(target)
     # A short lease: after the kill, the next process takes over the leased deliveries quickly.
     webhooks = WebhookService(
-        db, allow_networks=["127.0.0.0/8"], retry=RetryPolicy(schedule=(0, 0, 0, 0, 0)), lease=0.5,
+        db, allow_networks=["127.0.0.0/8"], retry=RetryPolicy(schedule=(0, 0, 0, 0, 0)), lease=0.5, timeout=0.4,
         poll_interval=0.01, logger=_Quiet(),
     )
     service = InterruptService(db, webhook_service=webhooks, sweep_interval=0, logger=_Quiet())  # type: ignore[arg-type]

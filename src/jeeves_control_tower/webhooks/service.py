@@ -80,6 +80,9 @@ class WebhookService:
         logger: Optional[LoggerProtocol] = None,
         metrics: Any = None,
     ) -> None:
+        if lease <= timeout:
+            # Otherwise a slow attempt's claim runs out mid-request and another instance sends it too.
+            raise InvalidInterruptError("lease must be longer than the request timeout", field="lease")
         self.storage = storage_for(db)
         self.retry = retry if retry is not None else RetryPolicy()
         self.guard = UrlGuard(allow_networks)
@@ -92,7 +95,7 @@ class WebhookService:
         self._transport = transport
         self._timeout = timeout
         self._client: Optional[httpx.AsyncClient] = None
-        self._semaphore = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._task: Optional[asyncio.Task[None]] = None
         self._opened = False
@@ -279,7 +282,9 @@ class WebhookService:
         await self.open()
         now = self.clock()
         fanned = await self.storage.fan_out(now, self.batch)
-        claims = await self.storage.claim(now, now + self.lease, self.batch)
+        # No more claims than can be in flight at once: a claim queued behind slow endpoints
+        # could outlive its lease and be taken (and sent again) by another instance.
+        claims = await self.storage.claim(now, now + self.lease, min(self.batch, self.concurrency))
         await asyncio.gather(*(self._deliver(claim) for claim in claims))
         return fanned + len(claims)
 
@@ -325,9 +330,8 @@ class WebhookService:
         return self._client
 
     async def _deliver(self, claim: Claim) -> None:
-        async with self._semaphore:
-            now = self.clock()
-            result = await send(self._http(), claim, now)
+        now = self.clock()
+        result = await send(self._http(), claim, now)
         attempt = result.attempt
         if result.success:
             outcome = AttemptOutcome(attempt, DELIVERED, None)
