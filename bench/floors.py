@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 import uuid
@@ -87,7 +86,3 @@ def dict_floor(count: int) -> Timing:
             row["status"] = "resolved"
         latencies.append(time.perf_counter() - began)
     return Timing(count, time.perf_counter() - start, latencies)
-
-
-def run_async(coroutine: object) -> object:
-    return asyncio.run(coroutine)  # type: ignore[arg-type]
