@@ -174,6 +174,3 @@ class MemoryWebhookStorage:
             if d.status == PENDING and self._subscriptions.get(d.subscription_id, {}).get("enabled")
         ]
         return min(waiting, default=None)
-
-    async def unfanned(self) -> int:
-        return len(await self.store.events_after(self._cursor, 1_000_000))

@@ -218,9 +218,3 @@ class PostgresWebhookStorage:
         )
         due: Optional[datetime] = rows[0]["due"] if rows else None
         return due
-
-    async def unfanned(self) -> int:
-        rows = await self._fetch(
-            "SELECT COUNT(*) AS n FROM jeeves_interrupt_events WHERE fanned_out_at IS NULL"
-        )
-        return int(rows[0]["n"])

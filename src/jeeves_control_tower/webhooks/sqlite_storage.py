@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Optional
 
-from jeeves_protocols.interrupts import format_time
+from jeeves_protocols.interrupts import format_time, parse_time
 
 from ..store.sqlite import SQLiteDatabase, SQLiteStore
 from .models import DEAD, DELIVERED, PENDING, Claim, Delivery
@@ -230,8 +230,6 @@ class SQLiteWebhookStorage:
         return await self.database.write(run)
 
     async def next_due(self) -> Optional[datetime]:
-        from jeeves_protocols.interrupts import parse_time
-
         rows = self._read(
             "SELECT MIN(MAX(d.next_attempt_at, COALESCE(d.lease_until, d.next_attempt_at))) AS due"
             " FROM jeeves_webhook_deliveries d"
@@ -239,10 +237,6 @@ class SQLiteWebhookStorage:
             " WHERE d.status = 'pending' AND s.enabled = 1"
         )
         return parse_time(rows[0]["due"]) if rows else None
-
-    async def unfanned(self) -> int:
-        rows = self._read("SELECT COUNT(*) AS n FROM jeeves_interrupt_events WHERE fanned_out_at IS NULL")
-        return int(rows[0]["n"])
 
 
 def _value(value: Any) -> Any:

@@ -67,9 +67,6 @@ class WebhookStorage(Protocol):
     async def next_due(self) -> Optional[datetime]:
         """When the next pending delivery of an enabled endpoint can be claimed (due, lease over)."""
 
-    async def unfanned(self) -> int:
-        """How many journal events wait to be fanned out."""
-
 
 def _time(value: Any) -> datetime:
     moment = parse_time(value)
