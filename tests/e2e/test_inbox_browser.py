@@ -322,3 +322,27 @@ async def test_replayed_history_is_not_announced_as_new(api: Api, browser: Brows
     assert said == ["New clarification: Fresh one?"]
     await expect(page.locator("#sessions article.card")).to_have_count(1)
     await context.close()
+
+
+async def test_history_pages_back_through_older_items(api: Api, browser: Browser) -> None:
+    # One more than a History page: the oldest is only reachable through "Load older".
+    ids = []
+    for number in range(51):
+        created = await api.service.create_interrupt(
+            InterruptKind.CONFIRMATION, f"r-{number}", "alice", "sess-h", message=f"Old #{number}"
+        )
+        assert await api.service.cancel(created.id, "superseded") is not None
+        ids.append(created.id)
+
+    context = await browser.new_context()
+    page = await context.new_page()
+    await sign_in(page, api, api.secrets["alice"])
+    await page.get_by_role("button", name="History").click()
+    history = page.locator("#history-list li")
+    await expect(history).to_have_count(50)
+    await expect(page.locator(f'#history-list li[data-id="{ids[0]}"]')).to_have_count(0)
+    await page.get_by_role("button", name="Load older").click()
+    await expect(history).to_have_count(51)
+    await expect(page.locator(f'#history-list li[data-id="{ids[0]}"]')).to_contain_text("Old #0")
+    await expect(page.get_by_role("button", name="Load older")).to_be_hidden()
+    await context.close()

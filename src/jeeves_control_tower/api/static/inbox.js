@@ -5,6 +5,7 @@
 
 const TOKEN_KEY = "jeeves.token";
 const HISTORY_STATUSES = ["resolved", "cancelled", "expired"];
+const HISTORY_PAGE = 50;
 const KIND_LABELS = {
   clarification: "Clarification",
   confirmation: "Confirmation",
@@ -22,6 +23,7 @@ const state = {
   gone: new Set(), // ids seen leaving pending: a replayed creation event must not revive them
   history: new Map(), // id -> interrupt in a terminal status
   historyLoaded: false,
+  historyCursors: {}, // status -> next_cursor of its last fetched page (null: no more)
   listedAt: NaN, // server time of the pending list (ms); NaN: unknown, accept every creation
   view: "pending",
   stream: null, // AbortController of the event stream
@@ -104,6 +106,7 @@ function signOut() {
   state.pending.clear();
   state.gone.clear();
   state.history.clear();
+  state.historyCursors = {};
   $("sessions").replaceChildren();
   $("history-list").replaceChildren();
   $("nav").hidden = true;
@@ -146,15 +149,32 @@ async function loadPending() {
   }
 }
 
-async function loadHistory() {
+// History is paged per status (the API lists one status at a time); "Load older" asks each
+// status that has more for its next page, and the merged list is sorted by when each ended.
+async function loadHistory(older = false) {
+  const button = $("history-more");
+  button.disabled = true;
   try {
-    const lists = await Promise.all(HISTORY_STATUSES.map((status) => listAll({ status }, 1)));
-    for (const item of lists.flat()) state.history.set(item.id, item);
+    const wanted = HISTORY_STATUSES.filter((status) => !older || state.historyCursors[status]);
+    const pages = await Promise.all(
+      wanted.map((status) => {
+        const params = new URLSearchParams({ status, limit: String(HISTORY_PAGE) });
+        if (older) params.set("cursor", state.historyCursors[status]);
+        return api(`/v1/interrupts?${params}`);
+      }),
+    );
+    wanted.forEach((status, index) => {
+      for (const item of pages[index].items) state.history.set(item.id, item);
+      // A first-page reload must not forget that older pages were already fetched.
+      if (older || !state.historyLoaded) state.historyCursors[status] = pages[index].next_cursor;
+    });
     state.historyLoaded = true;
     renderHistory();
     showGlobalError(null);
   } catch (err) {
     showGlobalError(`Could not load the history: ${err.message}`);
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -527,6 +547,7 @@ function renderHistory() {
   );
   $("history-empty").hidden = items.length > 0;
   $("history-list").replaceChildren(...items.map(renderHistoryItem));
+  $("history-more").hidden = !Object.values(state.historyCursors).some(Boolean);
 }
 
 function describeStatus(status) {
@@ -643,6 +664,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", signOut);
   $("show-pending").addEventListener("click", () => showView("pending"));
   $("show-history").addEventListener("click", () => showView("history"));
+  $("history-more").addEventListener("click", () => loadHistory(true));
   setInterval(tick, 1000);
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved).catch(() => signOut());
