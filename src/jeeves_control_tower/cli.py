@@ -178,14 +178,17 @@ def serve(
     import uvicorn
 
     from .api import Settings, create_app
+    from .observability.metrics import Metrics
     from .services import InterruptService
+    from .webhooks import WebhookService
 
     db = open_database(database_url)
-    webhooks = _webhook_service(db, allow_networks)
-    service = InterruptService(db, sweep_interval=sweep_interval, webhook_service=webhooks)
+    metrics = Metrics()  # one registry for the service and the dispatcher, served at /metrics
+    webhooks = WebhookService(db, allow_networks=allow_networks, metrics=metrics)
+    service = InterruptService(
+        db, sweep_interval=sweep_interval, webhook_service=webhooks, metrics=metrics
+    )
     app = create_app(service, Settings(rate_limit=rate_limit, dispatcher=dispatcher))
-    if webhooks is None:
-        click.echo("note: webhooks are not installed in this build; no dispatcher runs", err=True)
 
     async def first_run_token() -> None:
         # A newcomer needs a token to sign in to the inbox: on a database without any, make an
@@ -216,17 +219,6 @@ def serve(
     # shutdown, then close them, so Ctrl-C does not hang while an inbox tab is open.
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3)
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def _webhook_service(db: Any, allow_networks: tuple[str, ...]) -> Any:
-    """The webhook service on the same database, if this build has webhooks."""
-    import importlib.util
-
-    if importlib.util.find_spec("jeeves_control_tower.webhooks") is None:
-        return None
-    from .webhooks import WebhookService
-
-    return WebhookService(db, allow_networks=allow_networks)
 
 
 @main.command()

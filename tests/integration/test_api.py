@@ -261,8 +261,11 @@ async def test_health_readiness_metrics_docs_and_pages(api: Api) -> None:
     client = api.client()
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
+    await create(api)
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text
+    # The service's own registry is served too: the interrupt just created is counted.
+    assert 'jeeves_interrupts_created_total{kind="clarification"} 1.0' in metrics.text
     assert (await client.get("/openapi.json")).json()["paths"]["/v1/interrupts"]
     assert (await client.get("/docs")).status_code == 200
     page = await client.get("/")

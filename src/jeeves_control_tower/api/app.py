@@ -115,10 +115,12 @@ def _add_operational_routes(app: FastAPI) -> None:
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        # The service's own registry (interrupts, webhooks) plus the process collectors.
+        body = request.app.state.service.metrics.render() + generate_latest(REGISTRY)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_pages(app: FastAPI) -> None:
