@@ -86,7 +86,8 @@ async function signIn(token) {
     state.me = await api("/v1/me");
   } catch (err) {
     state.token = null;
-    sessionStorage.removeItem(TOKEN_KEY);
+    // Forget the token only when the server refused it, not when it was unreachable.
+    if (err.status === 401 || err.status === 403) sessionStorage.removeItem(TOKEN_KEY);
     throw err;
   }
   sessionStorage.setItem(TOKEN_KEY, token);
@@ -667,6 +668,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("history-more").addEventListener("click", () => loadHistory(true));
   setInterval(tick, 1000);
   const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) signIn(saved).catch(() => signOut());
+  if (saved) {
+    // signIn fails before the inbox is shown, so the sign-in form is still what is on screen.
+    signIn(saved).catch((err) => {
+      const refused = err.status === 401 || err.status === 403;
+      if (!refused) $("token").value = saved; // kept: one click to retry once the server is back
+      showCardError($("sign-in-error"), refused ? "Your session's token is no longer valid." : err.message);
+    });
+  }
   else $("token").focus();
 });
