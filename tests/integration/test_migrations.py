@@ -24,7 +24,7 @@ INDEXES = {
     "jeeves_interrupts_pending_session",
     "jeeves_interrupts_pending_request",
     "jeeves_interrupts_pending_expiry",
-    "jeeves_interrupts_user_created",
+    "jeeves_interrupts_user_id",
 }
 
 
