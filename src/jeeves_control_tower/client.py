@@ -37,6 +37,8 @@ from jeeves_protocols import (
     WaitTimeoutError,
 )
 
+from .services.helpers import InterruptCreationHelpers
+
 __all__ = [
     "RemoteInterruptService",
     "RemoteAuthError",
@@ -102,7 +104,7 @@ def error_from_problem(status: int, problem: Dict[str, Any]) -> InterruptError:
     return InterruptError(detail)
 
 
-class RemoteInterruptService:
+class RemoteInterruptService(InterruptCreationHelpers):
     """An InterruptService whose interrupts live in a jeeves server (`jeeves serve`)."""
 
     def __init__(
@@ -195,81 +197,6 @@ class RemoteInterruptService:
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return FlowInterrupt.from_db_row(await self._call("POST", "/v1/interrupts", json=body))
-
-    async def create_clarification(
-        self,
-        request_id: str,
-        user_id: str,
-        session_id: str,
-        question: str,
-        envelope_id: Optional[str] = None,
-        context: Optional[Dict[str, Any]] = None,
-        *,
-        idempotency_key: Optional[str] = None,
-    ) -> FlowInterrupt:
-        return await self.create_interrupt(
-            InterruptKind.CLARIFICATION,
-            request_id,
-            user_id,
-            session_id,
-            envelope_id=envelope_id,
-            question=question,
-            data=context,
-            idempotency_key=idempotency_key,
-        )
-
-    async def create_confirmation(
-        self,
-        request_id: str,
-        user_id: str,
-        session_id: str,
-        message: str,
-        envelope_id: Optional[str] = None,
-        action_data: Optional[Dict[str, Any]] = None,
-        *,
-        idempotency_key: Optional[str] = None,
-    ) -> FlowInterrupt:
-        return await self.create_interrupt(
-            InterruptKind.CONFIRMATION,
-            request_id,
-            user_id,
-            session_id,
-            envelope_id=envelope_id,
-            message=message,
-            data=action_data,
-            idempotency_key=idempotency_key,
-        )
-
-    async def create_resource_exhausted(
-        self,
-        request_id: str,
-        user_id: str,
-        session_id: str,
-        resource_type: str,
-        retry_after_seconds: float,
-        envelope_id: Optional[str] = None,
-        *,
-        idempotency_key: Optional[str] = None,
-    ) -> FlowInterrupt:
-        if not isinstance(resource_type, str) or not resource_type.strip():
-            raise InvalidInterruptError("resource_type must be a non-empty string", field="resource_type")
-        if isinstance(retry_after_seconds, bool) or not isinstance(retry_after_seconds, (int, float)):
-            raise InvalidInterruptError("retry_after_seconds must be a number", field="retry_after_seconds")
-        if not 0 <= retry_after_seconds < 10**9:
-            raise InvalidInterruptError(
-                "retry_after_seconds must be zero or more", field="retry_after_seconds"
-            )
-        return await self.create_interrupt(
-            InterruptKind.RESOURCE_EXHAUSTED,
-            request_id,
-            user_id,
-            session_id,
-            envelope_id=envelope_id,
-            message=f"Resource exhausted: {resource_type}",
-            data={"resource_type": resource_type, "retry_after_seconds": retry_after_seconds},
-            ttl=timedelta(seconds=retry_after_seconds),
-            idempotency_key=idempotency_key,
-        )
 
     # -- querying ---------------------------------------------------------------------------
 
