@@ -13,7 +13,6 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Dict, List, Optional
 
 from jeeves_protocols import (
@@ -39,6 +38,7 @@ from jeeves_protocols import (
 from jeeves_protocols.config import merge_config
 from jeeves_protocols.interrupts import utc_now
 
+from ..lifecycle import AsyncLifecycle
 from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..store import Finish, Guard, InterruptStore, store_for
@@ -67,7 +67,7 @@ Clock = Callable[[], datetime]
 EXPIRE_BATCH = 1_000
 
 
-class InterruptService(InterruptCreationHelpers):
+class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
     """The unified service for all interrupt kinds (clarification, confirmation, review, ...).
 
     Without `db` interrupts live in memory. `db` may be one of the shipped databases
@@ -123,18 +123,6 @@ class InterruptService(InterruptCreationHelpers):
         if self._opened:
             await self.store.close()
             self._opened = False
-
-    async def __aenter__(self) -> InterruptService:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        await self.stop()
 
     async def _ensure_open(self) -> None:
         if self._opened:

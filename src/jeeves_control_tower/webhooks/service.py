@@ -7,7 +7,6 @@ import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Callable, Optional
 
 import httpx
@@ -15,6 +14,7 @@ import httpx
 from jeeves_protocols import InterruptError, InvalidInterruptError, LoggerProtocol
 from jeeves_protocols.interrupts import utc_now
 
+from ..lifecycle import AsyncLifecycle
 from ..observability.logging import StructuredLogger
 from .models import DEAD, DELIVERED, PENDING, Claim, CreatedSubscription, Delivery, Subscription
 from .policy import RetryPolicy, check_patterns
@@ -61,7 +61,7 @@ def storage_for(db: Any) -> WebhookStorage:
     )
 
 
-class WebhookService:
+class WebhookService(AsyncLifecycle):
     """See the package docstring for the API."""
 
     def __init__(
@@ -125,18 +125,6 @@ class WebhookService:
         if self._opened:
             await self.storage.close()
             self._opened = False
-
-    async def __aenter__(self) -> WebhookService:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        await self.stop()
 
     # -- the seed's WebhookServiceProtocol ----------------------------------------------------
 
