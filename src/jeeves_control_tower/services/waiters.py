@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from ..store.base import ANY_INTERRUPT
+
 
 class Waiters:
     def __init__(self) -> None:
@@ -23,5 +25,10 @@ class Waiters:
 
     def notify(self, interrupt_id: str) -> None:
         """A store listener: the interrupt changed, so whoever waits on it re-reads."""
+        if interrupt_id == ANY_INTERRUPT:
+            for events in self._by_interrupt.values():
+                for event in events:
+                    event.set()
+            return
         for event in self._by_interrupt.get(interrupt_id, ()):
             event.set()

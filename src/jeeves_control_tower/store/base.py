@@ -22,6 +22,7 @@ __all__ = [
     "InterruptEvent",
     "InterruptStore",
     "ChangeListener",
+    "ANY_INTERRUPT",
     "TERMINAL_EVENT_TYPES",
     "CREATED_SEQUENCE",
     "TERMINAL_SEQUENCE",
@@ -41,6 +42,10 @@ TERMINAL_SEQUENCE = 2
 #: Called with an interrupt id whenever the store learns that the interrupt changed,
 #: in this process or (for stores that can tell) in another one.
 ChangeListener = Callable[[str], None]
+
+#: The id a listener gets when any interrupt may have changed (a batch expiry announced once,
+#: or a lost NOTIFY connection that came back): every waiter re-reads.
+ANY_INTERRUPT = "*"
 
 
 @dataclass(frozen=True, slots=True)

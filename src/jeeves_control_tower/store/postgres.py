@@ -20,7 +20,7 @@ import structlog
 from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptError, InterruptKind, StoreError
 
 from ._listeners import ListenerSet
-from .base import Finish, FinishOutcome, Guard, InterruptEvent
+from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard, InterruptEvent
 from .generic_sql import dollar, insert_statement, update_statement
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
 from .sql import migrations, queries
@@ -170,8 +170,8 @@ class PostgresStore(ListenerSet):
             self.wake_poll_interval = None
 
     def _notified(self, interrupt_id: Optional[str]) -> None:
-        if interrupt_id is not None:
-            self._announce((interrupt_id,))
+        # None: the LISTEN link came back and NOTIFYs may have been missed meanwhile.
+        self._announce((interrupt_id or ANY_INTERRUPT,))
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -53,8 +53,14 @@ WITH due AS (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
     SELECT id, 'interrupt.expired', 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
       FROM expired
+), woken AS (
+    -- One NOTIFY per batch, not per interrupt ('*': every waiter re-reads); notifications are
+    -- queued under a global lock, and 10,000 of them were most of a large sweep's time.
+    SELECT pg_notify('jeeves_interrupts', '*') AS sent
+     WHERE EXISTS (SELECT 1 FROM expired)
 )
-SELECT expired.* FROM expired, LATERAL (SELECT pg_notify('jeeves_interrupts', expired.id)) AS woken;
+-- A one-time filter runs the NOTIFY once; a LEFT JOIN to it would be removed by the planner.
+SELECT expired.* FROM expired WHERE (SELECT count(*) FROM woken) >= 0;
 
 -- name: get_interrupt
 SELECT * FROM jeeves_interrupts WHERE id = $1;
