@@ -111,6 +111,10 @@ async def test_metrics_count_every_transition_by_kind() -> None:
     assert sample(metrics, "jeeves_interrupts_pending", kind="confirmation") == 0
     assert sample(metrics, "jeeves_interrupt_time_to_response_seconds_count", kind="clarification") == 1
     assert sample(metrics, "jeeves_interrupt_time_to_response_seconds_sum", kind="clarification") == 42
+    bucket = "jeeves_interrupt_time_to_response_seconds_bucket"
+    assert sample(metrics, bucket, kind="clarification", le="30.0") == 0
+    assert sample(metrics, bucket, kind="clarification", le="60.0") == 1
+    assert sample(metrics, bucket, kind="clarification", le="+Inf") == 1
     text = metrics.render().decode()
     assert 'jeeves_interrupts_created_total{kind="confirmation"} 1.0' in text
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Dict, List, Optional
 
 from jeeves_protocols import (
@@ -42,6 +41,7 @@ from ..lifecycle import AsyncLifecycle
 from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..store import Finish, Guard, InterruptStore, store_for
+from ..store.base import TERMINAL_EVENT_TYPES
 from . import validation as check
 from .helpers import InterruptCreationHelpers
 from .ids import new_interrupt_id
@@ -62,6 +62,13 @@ __all__ = [
 ]
 
 Clock = Callable[[], datetime]
+
+#: Per terminal status: the span around the transition and the log line announcing it.
+_SPAN_NAMES = {status: f"jeeves.interrupt.{status.value}" for status in TERMINAL_EVENT_TYPES}
+_LOG_EVENTS = {status: f"interrupt_{status.value}" for status in TERMINAL_EVENT_TYPES}
+
+#: What `_span` gives when the adapter makes no spans: nullcontext is stateless, so one will do.
+_NO_SPAN: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
 
 #: How many interrupts one store call expires; a sweep repeats until nothing is due.
 EXPIRE_BATCH = 1_000
@@ -96,6 +103,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         #: Prometheus counters, gauge and histogram of this service (`metrics.render()` for /metrics).
         self.metrics = metrics if metrics is not None else Metrics()
         self.configs = _merged_configs(configs)
+        self._kinds_by_response_shape: dict[tuple[bool, ...], frozenset[InterruptKind]] = {}
         check.require_aware(clock(), "clock()")
         self.clock = clock
         self.sweep_interval = sweep_interval
@@ -145,7 +153,10 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
     def _now(self) -> datetime:
         """The injected clock's time, checked on every call: a naive datetime would be stored as
         if it were UTC on SQL stores and break comparisons in memory, so it is refused."""
-        return check.require_aware(self.clock(), "clock()")
+        moment = self.clock()
+        if moment.tzinfo is UTC:  # the default clock's answer, and most injected ones': aware
+            return moment
+        return check.require_aware(moment, "clock()")
 
     def get_config(self, kind: InterruptKind) -> InterruptConfig:
         return self.configs[kind]
@@ -172,6 +183,11 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         and nothing is announced again.
         """
         kind = check.require_kind(kind)
+        ttl = check.require_ttl(ttl)
+        config = self.configs[kind]
+        now = self._now()
+        if ttl is None:
+            ttl = config.default_ttl
         interrupt = FlowInterrupt(
             id=new_interrupt_id(),
             kind=kind,
@@ -182,19 +198,15 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             question=check.optional_text(question, "question"),
             message=check.optional_text(message, "message"),
             data=check.json_data(data),
+            created_at=now,
+            expires_at=now + ttl if ttl is not None and config.auto_expire else None,
             idempotency_key=check.optional_id(idempotency_key, "idempotency_key"),
         )
-        ttl = check.require_ttl(ttl)
-        config = self.configs[kind]
-        now = self._now()
-        interrupt.created_at = now
-        if ttl is None:
-            ttl = config.default_ttl
-        if ttl is not None and config.auto_expire:
-            interrupt.expires_at = now + ttl
-        interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)
+        if self.otel_adapter is not None:
+            interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)
 
-        await self._ensure_open()
+        if not self._opened:
+            await self._ensure_open()
         with self._span("jeeves.interrupt.create", interrupt):
             stored, created = await self.store.create(interrupt, config.webhook_event)
             if not created:
@@ -206,9 +218,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                     )
                 return stored
             self.metrics.interrupt_created(stored)
-            self._log("info", "interrupt_created", stored)
-            self._record(config.webhook_event, stored)
-            await self._emit(config.webhook_event, stored)
+            await self._announce(config.webhook_event, "interrupt_created", stored)
             return stored
 
     # -- querying -------------------------------------------------------------------------
@@ -269,20 +279,29 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         check.check_response_types(response)
         responder = check.optional_id(user_id, "user_id")
         now = self._now()
-        received = dataclasses.replace(
-            response,
+        received = InterruptResponse(
+            text=response.text,
+            approved=response.approved,
+            decision=response.decision,
             data=check.json_data(response.data, "response.data"),
             received_at=now,
             responder_id=responder if responder is not None else response.responder_id,
         )
-        guard = Guard(
-            responder_id=responder,
-            kinds=frozenset(
-                kind for kind, config in self.configs.items() if check.response_fits(config, received)
-            ),
-        )
+        guard = Guard(responder_id=responder, kinds=self._kinds_answered_by(received))
         finish = Finish(InterruptStatus.RESOLVED, now, response=received)
         return await self._finish(interrupt_id, finish, guard)
+
+    def _kinds_answered_by(self, response: InterruptResponse) -> frozenset[InterruptKind]:
+        """The kinds whose config accepts a response with these fields given. Only which fields
+        are given matters, so the answer is worked out once per shape (configs are fixed)."""
+        shape = check.response_shape(response)
+        kinds = self._kinds_by_response_shape.get(shape)
+        if kinds is None:
+            kinds = frozenset(
+                kind for kind, config in self.configs.items() if check.response_fits(config, response)
+            )
+            self._kinds_by_response_shape[shape] = kinds
+        return kinds
 
     # -- cancellation and expiry ----------------------------------------------------------
 
@@ -371,9 +390,9 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
     async def _finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FlowInterrupt:
         if not isinstance(interrupt_id, str):  # PostgreSQL would refuse to bind it; no store holds it
             raise InterruptNotFoundError(interrupt_id)
-        await self._ensure_open()
-        name = f"jeeves.interrupt.{finish.status.value}"
-        with self._span(name, None, **{"interrupt.id": interrupt_id}):
+        if not self._opened:
+            await self._ensure_open()
+        with self._span(_SPAN_NAMES[finish.status], None, interrupt_id=interrupt_id):
             outcome = await self.store.finish(interrupt_id, finish, guard)
             if outcome.changed:
                 assert outcome.interrupt is not None
@@ -412,11 +431,16 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         return current
 
     async def _announce_terminal(self, interrupt: FlowInterrupt) -> None:
-        event = f"interrupt.{interrupt.status.value}"
         self.metrics.interrupt_finished(interrupt)
-        self._log("info", f"interrupt_{interrupt.status.value}", interrupt)
-        self._record(event, interrupt)
-        await self._emit(event, interrupt)
+        await self._announce(TERMINAL_EVENT_TYPES[interrupt.status], _LOG_EVENTS[interrupt.status], interrupt)
+
+    async def _announce(self, event_type: str, log_event: str, interrupt: FlowInterrupt) -> None:
+        """Log, trace and webhook a committed change (the checks inline: it runs on every one)."""
+        self._log("info", log_event, interrupt)
+        if self.otel_adapter is not None:
+            self._record(event_type, interrupt)
+        if self.webhook_service is not None:
+            await self._emit(event_type, interrupt)
 
     def _trace_ids(self, request_id: str) -> tuple[Optional[str], Optional[str]]:
         if self.otel_adapter is None:
@@ -445,20 +469,22 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         )
 
     def _span(
-        self, name: str, interrupt: Optional[FlowInterrupt], **attributes: Any
+        self, name: str, interrupt: Optional[FlowInterrupt], interrupt_id: Optional[str] = None
     ) -> contextlib.AbstractContextManager[Any]:
         """A span around one operation, if the adapter makes spans (the seed's protocol does not)."""
         make_span = getattr(self.otel_adapter, "span", None)
         if make_span is None:
-            return contextlib.nullcontext()
+            return _NO_SPAN
+        attributes: dict[str, Any] = {}
         if interrupt is not None:
             attributes = {
                 "interrupt.id": interrupt.id,
                 "interrupt.kind": interrupt.kind.value,
                 "interrupt.request_id": interrupt.request_id,
                 "interrupt.session_id": interrupt.session_id,
-                **attributes,
             }
+        if interrupt_id is not None:
+            attributes["interrupt.id"] = interrupt_id
         span: contextlib.AbstractContextManager[Any] = make_span(name, **attributes)
         return span
 

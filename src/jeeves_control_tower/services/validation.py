@@ -63,7 +63,7 @@ def require_kind(value: Any) -> InterruptKind:
 
 def json_data(value: Any, name: str = "data") -> dict[str, Any]:
     """A copy of `value` that is a JSON object within the size limit (so stores can always write it)."""
-    if value is None:
+    if value is None or (type(value) is dict and not value):  # the common cases, before an ABC check
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInterruptError(f"{name} must be a mapping", field=name)
@@ -135,6 +135,18 @@ def _given(response: InterruptResponse, name: str) -> bool:
     if name == "data":
         return bool(response.data)
     return False
+
+
+def response_shape(response: InterruptResponse) -> tuple[bool, ...]:
+    """Which response fields are given (in _RESPONSE_FIELDS order): all `response_fits` looks at.
+    Spelled out rather than looped over `_given`: it runs on every answer."""
+    text, decision = response.text, response.decision
+    return (
+        bool(text and text.strip()),
+        response.approved is not None,
+        bool(decision and decision.strip()),
+        bool(response.data),
+    )
 
 
 def response_fits(config: InterruptConfig, response: InterruptResponse) -> bool:

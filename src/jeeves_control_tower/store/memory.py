@@ -168,7 +168,9 @@ class MemoryStore(ListenerSet):
             data.update(finish.data_patch)
             entry.data_json = json.dumps(data)
         self._close(entry, finish.status, finish.at)
-        current.response = _clone_response(finish.response) if finish.response else None
+        # The service builds each Finish (and its response) afresh for this call and never
+        # touches it again, so the store can keep it without a copy.
+        current.response = finish.response
         self._journal_append(entry, finish.event_type, TERMINAL_SEQUENCE, finish.at)
         self._announce((interrupt_id,))
         return FinishOutcome(True, entry.snapshot())
