@@ -54,7 +54,15 @@ def round_trip_section(results: dict[str, Any]) -> str:
             goal = ""
         rows.append([label, f"{measured['per_second']:,.0f}", f"{measured['p50_ms']:.3f}", f"{measured['p99_ms']:.3f}",
                      f"{ratio:.2f}x {floor_name}", goal])
-    return table(["round trip", "per second", "p50 ms", "p99 ms", "vs floor", "target"], rows)
+    text = table(["round trip", "per second", "p50 ms", "p99 ms", "vs floor", "target"], rows)
+    frames = results.get("sqlite_wal_frames")
+    if frames:
+        text += (
+            f"\n\nSQLite WAL frames (pages) each commit writes: create {frames['jeeves']['create']},"
+            f" respond {frames['jeeves']['respond']}; the floor's INSERT {frames['floor']['create']},"
+            f" UPDATE {frames['floor']['respond']} (`python -m bench.wal_frames`)."
+        )
+    return text
 
 
 def wake_section(results: dict[str, Any]) -> str:

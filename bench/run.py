@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import floors, http_serve, memory_rss, scale, wake
+from bench import floors, http_serve, memory_rss, scale, wake, wal_frames
 from bench.roundtrip import round_trips
 from bench.stats import Timing
 
@@ -127,7 +127,12 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
         rows += [row(label, timing, floor_for[label.split(",")[0]].per_second) for label, (timing, _, _) in measured.items()]
         print_table("Round trip: create_clarification + respond (ratio = rate / same-run sequential floor)",
                     ["", "rate", "p50 ms", "p99 ms", "vs floor"], rows)
+        frames = await wal_frames.measure(workdir)
+        print(f"\nSQLite WAL frames (pages written) per commit: jeeves create {frames['jeeves']['create']},"
+              f" respond {frames['jeeves']['respond']}; floor INSERT {frames['floor']['create']},"
+              f" UPDATE {frames['floor']['respond']}")
         results["roundtrip"] = {
+            "sqlite_wal_frames": frames,
             "rounds": sizes.rounds,
             "all_rounds_per_second": {**{k: [round(t.per_second) for t in v] for k, v in floor_runs.items()},
                                       **{k: [round(m[0].per_second) for m in v] for k, v in measured_runs.items()}},

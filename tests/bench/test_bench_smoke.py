@@ -46,6 +46,12 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
         # Two journal rows per round trip (creation and terminal), the warm-up's included.
         assert measured["journal_events"] == 2 * (count + 1), label
 
+    frames = results["roundtrip"]["sqlite_wal_frames"]
+    # Every commit writes at least the changed table page; ours also write index and journal pages.
+    assert frames["floor"]["create"] >= 1 and frames["floor"]["respond"] >= 1
+    assert frames["jeeves"]["create"] > frames["floor"]["create"]
+    assert frames["jeeves"]["respond"] > frames["floor"]["respond"]
+
     assert set(results["wake"]) == {"in-process, memory", "in-process, sqlite", "in-process, postgres",
                                     "across processes, postgres"}
     assert results["wake"]["in-process, sqlite"]["operations"] == 8

@@ -436,7 +436,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
 
     async def _announce(self, event_type: str, log_event: str, interrupt: FlowInterrupt) -> None:
         """Log, trace and webhook a committed change (the checks inline: it runs on every one)."""
-        self._log("info", log_event, interrupt)
+        self._log_info(log_event, interrupt)
         if self.otel_adapter is not None:
             self._record(event_type, interrupt)
         if self.webhook_service is not None:
@@ -452,8 +452,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             return None, None
         return _trace_field(context, "trace_id", 32), _trace_field(context, "span_id", 16)
 
-    def _log(self, level: str, event: str, interrupt: FlowInterrupt) -> None:
-        getattr(self.logger, level)(
+    def _log_info(self, event: str, interrupt: FlowInterrupt) -> None:
+        self.logger.info(
             event,
             interrupt_id=interrupt.id,
             kind=interrupt.kind.value,

@@ -52,6 +52,8 @@ def optional_text(value: Any, name: str, limit: int = MAX_TEXT_LENGTH) -> Option
 
 
 def require_kind(value: Any) -> InterruptKind:
+    if type(value) is InterruptKind:  # calling the Enum class to check costs a microsecond
+        return value
     try:
         return InterruptKind(value)
     except ValueError:

@@ -172,7 +172,7 @@ class MemoryStore(ListenerSet):
         # touches it again, so the store can keep it without a copy.
         current.response = finish.response
         self._journal_append(entry, finish.event_type, TERMINAL_SEQUENCE, finish.at)
-        self._announce((interrupt_id,))
+        self._announce_one(interrupt_id)
         return FinishOutcome(True, entry.snapshot())
 
     async def expire_due(

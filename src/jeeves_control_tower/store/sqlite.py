@@ -413,7 +413,7 @@ class SQLiteStore(ListenerSet):
 
         changed, row = await self.database.write(update)
         if changed:
-            self._announce((interrupt_id,))
+            self._announce_one(interrupt_id)
         return FinishOutcome(changed, _interrupt(row) if row is not None else None)
 
     async def expire_due(
