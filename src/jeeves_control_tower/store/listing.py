@@ -74,6 +74,11 @@ def list_statement(
     tests: list[str] = []
     params: list[Any] = []
     for column, value in query.equalities():
+        if column == "status":
+            # A literal, not a parameter: only then can the planner see that `status = 'pending'`
+            # implies the partial index of pending interrupts. The value is one of the enum's.
+            tests.append(f"status = '{InterruptStatus(value).value}'")
+            continue
         params.append(value)
         tests.append(f"{column} = {placeholder(len(params))}")
     if query.before is not None:

@@ -1,5 +1,5 @@
 """Webhook storage in the SQLite file: each step is one job of the group commit (one writer, so
-journal `seq` order is commit order and a plain scan of unmarked rows is gap-safe)."""
+journal `seq` order is commit order and fan-out can follow a single cursor without gaps)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,9 @@ class SQLiteWebhookStorage:
         def run(c: sqlite3.Connection) -> int:
             events = c.execute(
                 "SELECT seq, interrupt_id, event_type, sequence, user_id, session_id"
-                " FROM jeeves_interrupt_events WHERE fanned_out_at IS NULL ORDER BY seq LIMIT ?",
+                " FROM jeeves_interrupt_events"
+                " WHERE seq > (SELECT last_seq FROM jeeves_webhook_fanout WHERE id = 1)"
+                " ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
             if not events:
@@ -116,12 +118,9 @@ class SQLiteWebhookStorage:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 rows,
             )
-            # One writer: every unmarked row up to the last one read is exactly the batch read.
-            c.execute(
-                "UPDATE jeeves_interrupt_events SET fanned_out_at = ?"
-                " WHERE fanned_out_at IS NULL AND seq <= ?",
-                (at, events[-1]["seq"]),
-            )
+            # One writer at a time, committing journal rows in seq order: nothing can appear
+            # behind the cursor later, so moving it past the batch read is exact.
+            c.execute("UPDATE jeeves_webhook_fanout SET last_seq = ? WHERE id = 1", (events[-1]["seq"],))
             return len(events)
 
         return await self.database.write(run)

@@ -1,0 +1,11 @@
+-- Nothing to change on PostgreSQL; the version exists so both dialects count migrations alike.
+-- SQLite's 0005 drops its journal's AUTOINCREMENT and per-row fan-out marks (PostgreSQL has no
+-- AUTOINCREMENT, and its dispatchers claim rows with FOR UPDATE SKIP LOCKED, which needs the
+-- marks), and trades its status index for a partial one. On PostgreSQL the planner, before
+-- statistics exist, was seen to pick such a partial (created_at, id) index for the pending-by-
+-- session query over the session index, so the status index stays.
+-- The partial pending_session and pending_request indexes overlap 0003's (session_id, ...) and
+-- (request_id, ...) ones but stay too: without pending_request, pending_for_request on a young
+-- table was planned as a walk of every pending interrupt through the status index, and a pooled
+-- connection keeps that plan as the table grows. Dropping one measured within the noise of the
+-- round-trip benchmark (one index write of about fourteen per create).
