@@ -218,7 +218,9 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                     )
                 return stored
             self.metrics.interrupt_created(stored)
-            await self._announce(config.webhook_event, "interrupt_created", stored)
+            self._announce(config.webhook_event, "interrupt_created", stored)
+            if self.webhook_service is not None:
+                await self._emit(config.webhook_event, stored)
             return stored
 
     # -- querying -------------------------------------------------------------------------
@@ -432,15 +434,16 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
 
     async def _announce_terminal(self, interrupt: FlowInterrupt) -> None:
         self.metrics.interrupt_finished(interrupt)
-        await self._announce(TERMINAL_EVENT_TYPES[interrupt.status], _LOG_EVENTS[interrupt.status], interrupt)
+        event_type = TERMINAL_EVENT_TYPES[interrupt.status]
+        self._announce(event_type, _LOG_EVENTS[interrupt.status], interrupt)
+        if self.webhook_service is not None:
+            await self._emit(event_type, interrupt)
 
-    async def _announce(self, event_type: str, log_event: str, interrupt: FlowInterrupt) -> None:
-        """Log, trace and webhook a committed change (the checks inline: it runs on every one)."""
+    def _announce(self, event_type: str, log_event: str, interrupt: FlowInterrupt) -> None:
+        """Log and trace a committed change (the check inline: it runs on every one)."""
         self._log_info(log_event, interrupt)
         if self.otel_adapter is not None:
             self._record(event_type, interrupt)
-        if self.webhook_service is not None:
-            await self._emit(event_type, interrupt)
 
     def _trace_ids(self, request_id: str) -> tuple[Optional[str], Optional[str]]:
         if self.otel_adapter is None:

@@ -48,7 +48,10 @@ ChangeListener = Callable[[str], None]
 ANY_INTERRUPT = "*"
 
 
-@dataclass(frozen=True, slots=True)
+# Guard, Finish and FinishOutcome are made on every answer: plain slotted dataclasses, since a
+# frozen one's __init__ sets each field through object.__setattr__ (twice the cost). Nothing
+# mutates them after construction.
+@dataclass(slots=True)
 class Guard:
     """Conditions checked atomically with a transition; a mismatch leaves the interrupt untouched."""
 
@@ -63,7 +66,7 @@ class Guard:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finish:
     """A move from pending to resolved or cancelled, as the service decided it."""
 
@@ -78,7 +81,7 @@ class Finish:
         return TERMINAL_EVENT_TYPES[self.status]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FinishOutcome:
     """What a compare-and-set did: `changed` and the interrupt after it, or the untouched current state."""
 

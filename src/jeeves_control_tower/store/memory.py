@@ -61,28 +61,10 @@ class _Entry:
         return copied
 
 
-class _JournalEntry:
-    """A journal event, materialised on read: terminal states never change, and a creation
-    event is the entry as it was then (pending, unanswered, its data at the time)."""
-
-    __slots__ = ("at", "data_json", "entry", "seq", "sequence", "type")
-
-    def __init__(self, seq: int, type: str, sequence: int, entry: _Entry, at: datetime) -> None:
-        self.seq = seq
-        self.type = type
-        self.sequence = sequence
-        self.entry = entry
-        self.data_json = entry.data_json
-        self.at = at
-
-    def event(self) -> InterruptEvent:
-        interrupt = self.entry.snapshot()
-        if self.sequence == CREATED_SEQUENCE:
-            interrupt.status = InterruptStatus.PENDING
-            interrupt.response = None
-            interrupt.resolved_at = None
-            interrupt.data = _load(self.data_json)
-        return InterruptEvent(self.seq, self.type, self.sequence, interrupt, self.at)
+#: A journal event: (seq, type, sequence, interrupt id, data JSON at the time, at). Only strings,
+#: ints and datetimes, so the garbage collector stops tracking it: a long journal of objects
+#: pointing at entries was scanned again by every full collection.
+_JournalEntry = tuple[int, str, int, str, str, datetime]
 
 
 def _load(data_json: str) -> dict[str, Any]:
@@ -212,8 +194,20 @@ class MemoryStore(ListenerSet):
         _discard(self._pending_by_request, interrupt.request_id, interrupt.id)
 
     def _journal_append(self, entry: _Entry, event_type: str, sequence: int, at: datetime) -> None:
-        self._journal.append(_JournalEntry(self._next_seq, event_type, sequence, entry, at))
+        self._journal.append((self._next_seq, event_type, sequence, entry.interrupt.id, entry.data_json, at))
         self._next_seq += 1
+
+    def _event(self, journal_entry: _JournalEntry) -> InterruptEvent:
+        """The event, materialised: terminal states never change, and a creation event is the
+        entry as it was then (pending, unanswered, its data at the time)."""
+        seq, event_type, sequence, interrupt_id, data_json, at = journal_entry
+        interrupt = self._entries[interrupt_id].snapshot()
+        if sequence == CREATED_SEQUENCE:
+            interrupt.status = InterruptStatus.PENDING
+            interrupt.response = None
+            interrupt.resolved_at = None
+            interrupt.data = _load(data_json)
+        return InterruptEvent(seq, event_type, sequence, interrupt, at)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -244,8 +238,8 @@ class MemoryStore(ListenerSet):
         journal = self._journal
         if not journal:
             return []
-        start = max(seq + 1 - journal[0].seq, 0)
-        return [journal[i].event() for i in range(start, min(start + limit, len(journal)))]
+        start = max(seq + 1 - journal[0][0], 0)
+        return [self._event(journal[i]) for i in range(start, min(start + limit, len(journal)))]
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
         # Entries are in insertion (= id) order: walk them newest first and stop at `limit`.
@@ -262,11 +256,11 @@ class MemoryStore(ListenerSet):
         if not journal:
             return []
         found: list[InterruptEvent] = []
-        for i in range(max(query.after_seq + 1 - journal[0].seq, 0), len(journal)):
+        for i in range(max(query.after_seq + 1 - journal[0][0], 0), len(journal)):
             if len(found) >= query.limit:
                 break
-            if query.admits(journal[i].entry.interrupt):
-                found.append(journal[i].event())
+            if query.admits(self._entries[journal[i][3]].interrupt):
+                found.append(self._event(journal[i]))
         return found
 
 
