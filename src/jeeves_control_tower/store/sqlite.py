@@ -11,6 +11,7 @@ Reads use a second connection: under WAL they see the last commit and never wait
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -334,6 +335,12 @@ def _fail(batch: Iterable[tuple[Job[Any], asyncio.Future[Any]]], exc: BaseExcept
     _settle((future, None, exc) for _, future in batch)
 
 
+@functools.lru_cache(maxsize=256)
+def _kinds_json(kinds: frozenset[InterruptKind]) -> str:
+    """The JSON array a guard's kinds bind as; a service passes the same few sets again and again."""
+    return json.dumps(sorted(kind.value for kind in kinds))
+
+
 def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
     return FlowInterrupt.from_db_row(dict(row))
 
@@ -401,7 +408,7 @@ class SQLiteStore(ListenerSet):
             "at": at,
             "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
             "responder_id": guard.responder_id,
-            "kinds": _ALL_KINDS if guard.kinds is None else json.dumps([k.value for k in guard.kinds]),
+            "kinds": _ALL_KINDS if guard.kinds is None else _kinds_json(guard.kinds),
         }
 
         def update(connection: sqlite3.Connection) -> tuple[bool, Optional[sqlite3.Row]]:
