@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,7 @@ from jeeves_control_tower.store.listing import InterruptQuery
 from jeeves_control_tower.store.postgres import PostgresDatabase, PostgresStore
 from jeeves_protocols import (
     FlowInterrupt,
+    InterruptExpiredError,
     InterruptKind,
     InterruptNotPendingError,
     InterruptResponse,
@@ -30,7 +32,7 @@ from jeeves_protocols import (
     ResponderMismatchError,
     StoreError,
 )
-from tests.support.stores import UserDatabase
+from tests.support.stores import FakeClock, Recorder, UserDatabase, open_service
 
 pytestmark = pytest.mark.postgres
 
@@ -191,6 +193,38 @@ async def test_a_response_that_does_not_fit_fails_alone(service: InterruptServic
     still = await service.get_interrupt(clarification.id)
     assert still is not None and still.status is InterruptStatus.PENDING
     assert spy.batched_with_others(spy.finishes, clarification.id)
+
+
+async def test_interrupts_due_when_answered_in_a_batch_expire_and_only_they(pg_dsn: str, spy: Spy) -> None:
+    clock = FakeClock()
+    async with open_service(PostgresDatabase(pg_dsn), Recorder(), clock, sweep_interval=0) as service:
+        short = [
+            await service.create_interrupt(InterruptKind.CLARIFICATION, f"s{n}", "u", "s", question="q?",
+                                           ttl=timedelta(seconds=10))
+            for n in range(6)
+        ]
+        lasting = [
+            await service.create_interrupt(InterruptKind.CLARIFICATION, f"l{n}", "u", "s", question="q?",
+                                           ttl=timedelta(hours=1))
+            for n in range(6)
+        ]
+        clock.advance(seconds=30)
+
+        async def answer(interrupt: FlowInterrupt) -> Any:
+            try:
+                return await service.respond_or_raise(interrupt.id, InterruptResponse(text="late?"))
+            except InterruptExpiredError as exc:
+                return exc
+
+        interleaved = [i for pair in zip(lasting, short, strict=True) for i in pair]
+        outcomes = dict(zip((i.id for i in interleaved), await asyncio.gather(*map(answer, interleaved)), strict=True))
+
+        assert all(isinstance(outcomes[i.id], InterruptExpiredError) for i in short)
+        assert all(outcomes[i.id].status is InterruptStatus.RESOLVED for i in lasting)
+        for interrupt in short:
+            stored = await service.get_interrupt(interrupt.id)
+            assert stored is not None and stored.status is InterruptStatus.EXPIRED
+        assert any(len(ids) > 1 and set(ids) & {i.id for i in short} for ids in spy.finishes)
 
 
 async def test_a_batch_statement_that_fails_is_retried_one_by_one(pg_dsn: str, spy: Spy) -> None:
