@@ -437,8 +437,10 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
     async def many(
         self, connection: asyncpg.Connection, items: list[FinishItem]
     ) -> list[Outcome[tuple[bool, Optional[Mapping[str, Any]]]]]:
-        # In id order, so that two batches lock the rows they share in the same order.
-        columns = _columns(sorted(items, key=lambda item: str(item[_ID])))
+        # Rows are locked in the order the plan meets them (heap order for a bitmap scan of the
+        # key), the same for every batch; should two processes' batches still deadlock, the
+        # server aborts one statement and its items are retried one by one.
+        columns = _columns(items)
         columns[_KINDS] = [",".join(kinds) for kinds in columns[_KINDS]]
         rows = await connection.fetch(_Q["finish_interrupts"], *columns)
         finished = {row["id"]: row for row in rows}
