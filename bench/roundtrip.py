@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bench.stats import Timing, timed, timed_concurrently
@@ -13,7 +14,7 @@ ANSWER = InterruptResponse(text="yes")
 
 async def round_trips(db: Any, count: int, agents: int) -> tuple[Timing, int, int]:
     """Timing of `count` round trips by `agents` concurrent agents, how many resolved, and the
-    number of journal events written (two per round trip, the warm-up's included)."""
+    number of journal events written (two per round trip, the warm-up's `agents` included)."""
     service = InterruptService(db=db, logger=_Quiet(), sweep_interval=0)
     await service.start()
     resolved = 0
@@ -26,7 +27,9 @@ async def round_trips(db: Any, count: int, agents: int) -> tuple[Timing, int, in
 
     try:
         before = await count_events(service)  # PostgreSQL runs share a schema
-        await one(-1)  # warm-up: migrations, prepared statements
+        # Warm-up, as many agents at once as will be timed: migrations, connections, and the
+        # prepared statements of batched writes, which only concurrent agents use.
+        await asyncio.gather(*(one(-1 - n) for n in range(agents)))
         resolved = 0
         if agents == 1:
             timing = await timed(one, count)
