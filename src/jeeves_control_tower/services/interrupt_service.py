@@ -67,6 +67,11 @@ Clock = Callable[[], datetime]
 _SPAN_NAMES = {status: f"jeeves.interrupt.{status.value}" for status in TERMINAL_EVENT_TYPES}
 _LOG_EVENTS = {status: f"interrupt_{status.value}" for status in TERMINAL_EVENT_TYPES}
 
+#: Enum member -> its value, for the log line of every change (an Enum's `.value` is a property
+#: lookup several times a dict's cost).
+_KIND_VALUES = {kind: kind.value for kind in InterruptKind}
+_STATUS_VALUES = {status: status.value for status in InterruptStatus}
+
 #: What `_span` gives when the adapter makes no spans: nullcontext is stateless, so one will do.
 _NO_SPAN: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
 
@@ -459,8 +464,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         self.logger.info(
             event,
             interrupt_id=interrupt.id,
-            kind=interrupt.kind.value,
-            status=interrupt.status.value,
+            kind=_KIND_VALUES[interrupt.kind],
+            status=_STATUS_VALUES[interrupt.status],
             request_id=interrupt.request_id,
             session_id=interrupt.session_id,
             user_id=interrupt.user_id,
