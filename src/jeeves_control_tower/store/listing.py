@@ -12,13 +12,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
-from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptStatus
+from jeeves_protocols import InterruptKind, InterruptStatus
 
 __all__ = ["InterruptQuery", "EventQuery", "list_statement", "events_statement"]
 
 Placeholder = Callable[[int], str]
+
+
+class Filterable(Protocol):
+    """What the filters below read: a FlowInterrupt, or a store's lighter view of one (kind and
+    status may be the enum or its value)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +58,7 @@ class InterruptQuery:
             out.append((field.name, value.value if isinstance(value, Enum) else value))
         return out
 
-    def admits(self, interrupt: FlowInterrupt) -> bool:
+    def admits(self, interrupt: Filterable) -> bool:
         for column, value in self.equalities():
             actual = getattr(interrupt, column)
             if (actual.value if isinstance(actual, Enum) else actual) != value:
@@ -61,7 +75,7 @@ class EventQuery:
     session_id: Optional[str] = None
     limit: int = 500
 
-    def admits(self, interrupt: FlowInterrupt) -> bool:
+    def admits(self, interrupt: Filterable) -> bool:
         return (self.user_id is None or interrupt.user_id == self.user_id) and (
             self.session_id is None or interrupt.session_id == self.session_id
         )
