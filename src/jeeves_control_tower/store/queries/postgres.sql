@@ -102,7 +102,9 @@ SELECT finished.* FROM finished, LATERAL (SELECT pg_notify('jeeves_interrupts', 
 
 -- name: expire_due
 WITH due AS (
-    SELECT id FROM jeeves_interrupts
+    -- ctid: the locked row's own address, so the UPDATE goes straight to it (a TID scan) instead
+    -- of looking every due row up again through the primary key. It cannot move while locked.
+    SELECT ctid FROM jeeves_interrupts
      WHERE status = 'pending' AND expires_at <= $1 AND ($3::text IS NULL OR id = $3)
      ORDER BY expires_at
      LIMIT $2
@@ -111,7 +113,7 @@ WITH due AS (
     UPDATE jeeves_interrupts AS i
        SET status = 'expired', resolved_at = $1
       FROM due
-     WHERE i.id = due.id AND i.status = 'pending'
+     WHERE i.ctid = due.ctid AND i.status = 'pending'
     RETURNING i.*
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (

@@ -1,11 +1,11 @@
--- Nothing to change on PostgreSQL; the version exists so both dialects count migrations alike.
--- SQLite's 0005 drops its journal's AUTOINCREMENT and per-row fan-out marks (PostgreSQL has no
--- AUTOINCREMENT, and its dispatchers claim rows with FOR UPDATE SKIP LOCKED, which needs the
--- marks), and trades its status index for a partial one. On PostgreSQL the planner, before
--- statistics exist, was seen to pick such a partial (created_at, id) index for the pending-by-
--- session query over the session index, so the status index stays.
--- The partial pending_session and pending_request indexes overlap 0003's (session_id, ...) and
--- (request_id, ...) ones but stay too: without pending_request, pending_for_request on a young
--- table was planned as a walk of every pending interrupt through the status index, and a pooled
--- connection keeps that plan as the table grows. Dropping one measured within the noise of the
--- round-trip benchmark (one index write of about fourteen per create).
+-- Listing by status: (status, created_at, id) took a new entry on every answer and every expiry
+-- (a status change is never a HOT update, so each new row version enters every full index); a
+-- partial index of pending interrupts only loses one. Other statuses are most rows, so the
+-- (created_at, id) scan finds them at once. Pool connections plan each statement for its own
+-- values (see postgres.py), so a young table's plan cannot pick this index for the session query
+-- and keep it as the table grows. (SQLite's 0005 also rebuilds its journal; PostgreSQL's journal
+-- has no AUTOINCREMENT, and its dispatchers claim rows with FOR UPDATE SKIP LOCKED, which needs
+-- the per-row fan-out marks.)
+DROP INDEX IF EXISTS jeeves_interrupts_status_id;
+CREATE INDEX IF NOT EXISTS jeeves_interrupts_pending_created ON jeeves_interrupts (created_at, id)
+    WHERE status = 'pending';
