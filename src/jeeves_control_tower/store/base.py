@@ -60,9 +60,10 @@ class Guard:
     #: The interrupt's kind must be one of these (None: any kind).
     kinds: Optional[frozenset[InterruptKind]] = None
 
-    def admits(self, interrupt: FlowInterrupt) -> bool:
-        return (self.responder_id is None or interrupt.user_id == self.responder_id) and (
-            self.kinds is None or interrupt.kind in self.kinds
+    def admits(self, user_id: str, kind: str) -> bool:
+        """Whether an interrupt of this user and kind (the enum or its value) passes."""
+        return (self.responder_id is None or user_id == self.responder_id) and (
+            self.kinds is None or kind in self.kinds
         )
 
 

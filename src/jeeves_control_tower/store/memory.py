@@ -169,8 +169,7 @@ class MemoryStore(ListenerSet):
         if (
             record[_STATUS] != _PENDING
             or _is_due(record, finish.at)
-            or (guard.responder_id is not None and record[_USER] != guard.responder_id)
-            or (guard.kinds is not None and _KINDS[record[_KIND]] not in guard.kinds)
+            or not guard.admits(record[_USER], record[_KIND])
         ):
             return FinishOutcome(False, _snapshot(record))
         values = list(record)
