@@ -35,10 +35,15 @@ def _at_version_4(path: Path) -> None:
             (f"old-{n}", f"r{n}", f"2026-01-01T00:00:0{n}.000000+00:00"),
         )
         for sequence, event_type in ((1, "interrupt.clarification_needed"), (2, "interrupt.cancelled")):
-            connection.execute(queries("sqlite")["journal_interrupt"], {
-                "id": f"old-{n}", "event_type": event_type, "sequence": sequence,
-                "at": f"2026-01-01T00:00:0{n}.000000+00:00",
-            })
+            # As versions 1-4 journalled: a JSON snapshot in every row.
+            connection.execute(
+                "INSERT INTO jeeves_interrupt_events (interrupt_id, event_type, sequence, request_id, user_id,"
+                " session_id, payload, created_at) SELECT id, ?, ?, request_id, user_id, session_id,"
+                " json_object('id', id, 'kind', kind, 'request_id', request_id, 'user_id', user_id,"
+                " 'session_id', session_id, 'data', json(data), 'status', status, 'created_at', created_at,"
+                " 'question', 'as asked then'), created_at FROM jeeves_interrupts WHERE id = ?",
+                (event_type, sequence, f"old-{n}"),
+            )
     connection.execute("UPDATE jeeves_interrupt_events SET fanned_out_at = created_at WHERE seq <= 4")
     connection.close()
 
@@ -57,6 +62,9 @@ async def test_an_existing_file_keeps_its_journal_and_fans_out_only_what_was_not
 
             events = await service.store.events_after(0, 100)
             assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]  # seqs kept across the rebuild
+            # Old rows keep the snapshot they were written with (the interrupt row says 'q?').
+            assert {e.interrupt.question for e in events} == {"as asked then"}
+            assert {r.json["data"]["question"] for r in receiver.requests} == {"as asked then"}
             created = await service.create_clarification("r9", "u1", "s1", "new?")
             await service.respond_or_raise(created.id, InterruptResponse(text="x"))
             await webhooks.run_until_idle()

@@ -106,15 +106,20 @@ def list_statement(
     return sql, (*params, query.limit)
 
 
-def events_statement(query: EventQuery, placeholder: Placeholder) -> tuple[str, tuple[Any, ...]]:
-    conditions: list[tuple[str, Any]] = [("seq >", query.after_seq)]
+_EVENTS_SELECT = "SELECT seq, event_type, sequence, payload, created_at FROM jeeves_interrupt_events"
+
+
+def events_statement(
+    query: EventQuery, placeholder: Placeholder, select: str = _EVENTS_SELECT, *, column_prefix: str = ""
+) -> tuple[str, tuple[Any, ...]]:
+    """`select` yields seq, event_type, sequence, payload, created_at; a select that joins other
+    tables names the journal's columns through `column_prefix` (e.g. "e.")."""
+    c = column_prefix
+    conditions: list[tuple[str, Any]] = [(f"{c}seq >", query.after_seq)]
     if query.user_id is not None:
-        conditions.append(("user_id =", query.user_id))
+        conditions.append((f"{c}user_id =", query.user_id))
     if query.session_id is not None:
-        conditions.append(("session_id =", query.session_id))
+        conditions.append((f"{c}session_id =", query.session_id))
     where = " AND ".join(f"{test} {placeholder(i)}" for i, (test, _) in enumerate(conditions, 1))
-    sql = (
-        "SELECT seq, event_type, sequence, payload, created_at FROM jeeves_interrupt_events"
-        f" WHERE {where} ORDER BY seq LIMIT {placeholder(len(conditions) + 1)}"
-    )
+    sql = f"{select} WHERE {where} ORDER BY {c}seq LIMIT {placeholder(len(conditions) + 1)}"
     return sql, (*(value for _, value in conditions), query.limit)

@@ -14,12 +14,27 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 _MIGRATION_FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
 
 
+_REFERENCE = re.compile(r"\{(\w+)\}")
+
+
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("--")
+
+
 @cache
 def queries(dialect: Dialect) -> dict[str, str]:
-    """`-- name: x` blocks of `queries/<dialect>.sql`, by name."""
+    """`-- name: x` blocks of `queries/<dialect>.sql`, by name. A block may use another (say, an
+    expression several statements share) as `{name}`; comment lines inside blocks are dropped."""
     text = resources.files(__package__).joinpath(f"queries/{dialect}.sql").read_text("utf-8")
     parts = _NAME.split(text)
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    blocks = {
+        name: "\n".join(line for line in body.strip().rstrip(";").splitlines() if not _is_comment(line))
+        for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+    return {
+        name: _REFERENCE.sub(lambda m: blocks[m[1]] if m[1] in blocks else m[0], body)
+        for name, body in blocks.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import asyncio
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +52,11 @@ _CONNECTION_PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
 )
 _Q = queries("sqlite")
+#: Journal rows with their interrupt as it stood (see `event_payload` in queries/sqlite.sql).
+_EVENTS_SELECT = (
+    f"SELECT e.seq, e.event_type, e.sequence, {_Q['event_payload']} AS payload, e.created_at"
+    " FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id"
+)
 #: The writer never checkpoints inline (a checkpoint copies and fsyncs megabytes, and it would
 #: stall the event loop inside a COMMIT: the 16-agent benchmark's p99 was ~28 ms from it). A
 #: worker thread with its own connection runs a PASSIVE checkpoint every this many commits
@@ -346,11 +351,13 @@ def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
 
 
 def _journal(
-    connection: sqlite3.Connection, interrupt_id: str, event_type: str, sequence: int, at: str
+    connection: sqlite3.Connection, row: Mapping[str, Any], event_type: str, sequence: int, at: str
 ) -> None:
+    """The journal row of a transition of the interrupt `row` (a row or RETURNING row of it)."""
     connection.execute(
         _Q["journal_interrupt"],
-        {"id": interrupt_id, "event_type": event_type, "sequence": sequence, "at": at},
+        {"id": row["id"], "event_type": event_type, "sequence": sequence, "at": at,
+         "request_id": row["request_id"], "user_id": row["user_id"], "session_id": row["session_id"]},
     )
 
 
@@ -391,7 +398,7 @@ class SQLiteStore(ListenerSet):
                     _Q["get_by_idempotency_key"], {"key": interrupt.idempotency_key}
                 ).fetchone()
                 return existing
-            _journal(connection, interrupt.id, event_type, CREATED_SEQUENCE, row["created_at"])
+            _journal(connection, row, event_type, CREATED_SEQUENCE, row["created_at"])
             return None
 
         existing = await self.database.write(insert)
@@ -412,10 +419,12 @@ class SQLiteStore(ListenerSet):
         }
 
         def update(connection: sqlite3.Connection) -> tuple[bool, Optional[sqlite3.Row]]:
+            if finish.data_patch:  # the creation event must keep the data it was created with
+                connection.execute(_Q["freeze_created_payload"], {"id": interrupt_id})
             row = connection.execute(_Q["finish_interrupt"], params).fetchone()
             if row is None:
                 return False, connection.execute(_Q["get_interrupt"], {"id": interrupt_id}).fetchone()
-            _journal(connection, interrupt_id, finish.event_type, TERMINAL_SEQUENCE, at)
+            _journal(connection, row, finish.event_type, TERMINAL_SEQUENCE, at)
             return True, row
 
         changed, row = await self.database.write(update)
@@ -494,7 +503,7 @@ class SQLiteStore(ListenerSet):
         return [_interrupt(row) for row in rows]
 
     async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
-        statement, params = events_statement(query, qmark)
+        statement, params = events_statement(query, qmark, _EVENTS_SELECT, column_prefix="e.")
         rows = self.database.read(lambda c: c.execute(statement, params).fetchall())
         return [
             InterruptEvent(

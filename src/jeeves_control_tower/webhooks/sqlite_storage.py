@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from jeeves_protocols.interrupts import format_time, parse_time
 
+from ..store.sql import queries
 from ..store.sqlite import SQLiteDatabase, SQLiteStore
 from .models import DEAD, DELIVERED, PENDING, Claim, Delivery
 from .policy import event_id, matches
@@ -19,12 +20,13 @@ from .storage import AttemptOutcome, attempt_from_row, claim_from_row, delivery_
 
 __all__ = ["SQLiteWebhookStorage"]
 
-_CLAIM_DETAILS = """
+_CLAIM_DETAILS = f"""
 SELECT d.id, d.attempts, d.event_id, d.event_type, d.subscription_id, e.sequence, e.request_id,
-       e.payload, e.created_at AS event_created_at, s.url, s.secret, s.previous_secret,
-       s.previous_secret_until
+       {queries("sqlite")["event_payload"]} AS payload, e.created_at AS event_created_at, s.url,
+       s.secret, s.previous_secret, s.previous_secret_until
   FROM jeeves_webhook_deliveries d
   JOIN jeeves_interrupt_events e ON e.seq = d.event_seq
+  JOIN jeeves_interrupts i ON i.id = e.interrupt_id
   JOIN jeeves_webhook_subscriptions s ON s.id = d.subscription_id
  WHERE d.id = ?"""
 

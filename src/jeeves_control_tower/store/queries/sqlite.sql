@@ -10,33 +10,42 @@ VALUES (
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: journal_interrupt
+-- The journal row carries no snapshot of the interrupt: it is read back through event_payload
+-- (a snapshot per row was ~600 bytes of JSON built on every transition, about one 1 KiB page).
 INSERT INTO jeeves_interrupt_events (
-    interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-SELECT id, :event_type, :sequence, request_id, user_id, session_id,
-       json_object('id', id, 'kind', kind, 'request_id', request_id, 'user_id', user_id,
-                   'session_id', session_id, 'envelope_id', envelope_id, 'question', question,
-                   'message', message, 'data', json(data), 'status', status,
-                   'response', json(response), 'created_at', created_at, 'expires_at', expires_at,
-                   'resolved_at', resolved_at, 'trace_id', trace_id, 'span_id', span_id,
-                   'idempotency_key', idempotency_key),
-       :at
-  FROM jeeves_interrupts WHERE id = :id;
+    interrupt_id, event_type, sequence, request_id, user_id, session_id, created_at)
+VALUES (:id, :event_type, :sequence, :request_id, :user_id, :session_id, :at);
 
 -- name: journal_many
 -- One journal row for each id in the JSON array :ids, in the array's order: a batch of expiries
 -- is journalled by one statement instead of one per interrupt.
 INSERT INTO jeeves_interrupt_events (
-    interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-SELECT i.id, :event_type, :sequence, i.request_id, i.user_id, i.session_id,
-       json_object('id', i.id, 'kind', i.kind, 'request_id', i.request_id, 'user_id', i.user_id,
-                   'session_id', i.session_id, 'envelope_id', i.envelope_id, 'question', i.question,
-                   'message', i.message, 'data', json(i.data), 'status', i.status,
-                   'response', json(i.response), 'created_at', i.created_at, 'expires_at', i.expires_at,
-                   'resolved_at', i.resolved_at, 'trace_id', i.trace_id, 'span_id', i.span_id,
-                   'idempotency_key', i.idempotency_key),
-       :at
+    interrupt_id, event_type, sequence, request_id, user_id, session_id, created_at)
+SELECT i.id, :event_type, :sequence, i.request_id, i.user_id, i.session_id, :at
   FROM json_each(:ids) AS wanted JOIN jeeves_interrupts AS i ON i.id = wanted.value
  ORDER BY wanted.key;
+
+-- name: event_payload
+-- An expression, not a statement: journal row `e` as the interrupt `i` stood right after it. A
+-- terminal state never changes again, so it is the interrupt row as it is; a creation event is
+-- that row still pending and unanswered. Rows written before migration 0005, and creation rows
+-- frozen by freeze_created_payload, carry their own snapshot.
+coalesce(e.payload, json_object(
+    'id', i.id, 'kind', i.kind, 'request_id', i.request_id, 'user_id', i.user_id,
+    'session_id', i.session_id, 'envelope_id', i.envelope_id, 'question', i.question,
+    'message', i.message, 'data', json(i.data),
+    'status', CASE e.sequence WHEN 1 THEN 'pending' ELSE i.status END,
+    'response', CASE e.sequence WHEN 1 THEN NULL ELSE json(i.response) END,
+    'created_at', i.created_at, 'expires_at', i.expires_at,
+    'resolved_at', CASE e.sequence WHEN 1 THEN NULL ELSE i.resolved_at END,
+    'trace_id', i.trace_id, 'span_id', i.span_id, 'idempotency_key', i.idempotency_key))
+
+-- name: freeze_created_payload
+-- Before a change to `data` (a cancel reason), the creation event keeps the data it had: its
+-- snapshot is written out, once, while the row still holds it.
+UPDATE jeeves_interrupt_events AS e
+   SET payload = (SELECT {event_payload} FROM jeeves_interrupts AS i WHERE i.id = e.interrupt_id)
+ WHERE e.interrupt_id = :id AND e.sequence = 1 AND e.payload IS NULL;
 
 -- name: finish_interrupt
 UPDATE jeeves_interrupts
@@ -88,8 +97,9 @@ SELECT * FROM jeeves_interrupts
  ORDER BY created_at;
 
 -- name: events_after
-SELECT seq, event_type, sequence, payload, created_at FROM jeeves_interrupt_events
- WHERE seq > :seq ORDER BY seq LIMIT :limit;
+SELECT e.seq, e.event_type, e.sequence, {event_payload} AS payload, e.created_at
+  FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id
+ WHERE e.seq > :seq ORDER BY e.seq LIMIT :limit;
 
 -- name: max_event_seq
 SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
