@@ -146,7 +146,7 @@ async def test_postgres_reapplying_changes_nothing_and_plans_use_their_index(pg_
         params: dict[str, tuple[Any, ...]] = {
             "pending_for_session": ("s", now, None),
             "pending_for_request": ("r", now),
-            "expire_due": (now, 10, None),
+            "expire_due": (now, 10),
         }
         for name, index in HOT_QUERY_INDEX.items():
             statement = await connection.prepare("EXPLAIN " + q[name])

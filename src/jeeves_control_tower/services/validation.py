@@ -127,21 +127,9 @@ def check_response_types(response: Any) -> InterruptResponse:
     return response
 
 
-def _given(response: InterruptResponse, name: str) -> bool:
-    if name == "text":
-        return bool(response.text and response.text.strip())
-    if name == "approved":
-        return response.approved is not None
-    if name == "decision":
-        return bool(response.decision and response.decision.strip())
-    if name == "data":
-        return bool(response.data)
-    return False
-
-
 def response_shape(response: InterruptResponse) -> tuple[bool, ...]:
-    """Which response fields are given (in _RESPONSE_FIELDS order): all `response_fits` looks at.
-    Spelled out rather than looped over `_given`: it runs on every answer."""
+    """Which response fields are given, in _RESPONSE_FIELDS order: all that `response_fits`
+    looks at, so a service can cache its verdicts per shape."""
     text, decision = response.text, response.decision
     return (
         bool(text and text.strip()),
@@ -155,8 +143,9 @@ def response_fits(config: InterruptConfig, response: InterruptResponse) -> bool:
     """Whether `response` answers an interrupt configured by `config`."""
     if not config.require_response:
         return True
+    given = dict(zip(_RESPONSE_FIELDS, response_shape(response), strict=True))
     wanted = config.allowed_responses or _RESPONSE_FIELDS
-    return any(_given(response, name) for name in wanted)
+    return any(given.get(name, False) for name in wanted)
 
 
 def response_problem(kind: InterruptKind, config: InterruptConfig) -> InvalidResponseError:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Dict, List, Optional
 
@@ -286,6 +286,17 @@ def _columns(items: list[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*items, strict=True)]
 
 
+class _ThroughProtocol:
+    """A DatabaseProtocol object (through `PostgresStore._run`) as the connection a batched
+    write's single-row path runs on, so both paths share one definition of each write."""
+
+    def __init__(self, run: Callable[[str, tuple[Any, ...]], Awaitable[List[Dict[str, Any]]]]) -> None:
+        self._run = run
+
+    async def fetch(self, query: str, *params: Any) -> List[Dict[str, Any]]:
+        return await self._run(query, params)
+
+
 _CREATE = _Create()
 _FINISH = _Finish()
 
@@ -310,7 +321,7 @@ class PostgresStore(ListenerSet):
 
     def _notified(self, interrupt_id: Optional[str]) -> None:
         # None: the LISTEN link came back and NOTIFYs may have been missed meanwhile.
-        self._announce((interrupt_id or ANY_INTERRUPT,))
+        self._announce_one(interrupt_id or ANY_INTERRUPT)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -347,10 +358,13 @@ class PostgresStore(ListenerSet):
     async def _rows(self, name: str, *params: Any) -> List[Dict[str, Any]]:
         return await self._run(_Q[name], params)
 
-    async def _write(self, group: GroupCommit, operation: Batched[ItemT, ResultT], item: ItemT) -> ResultT:
-        """A group-committed write, its errors made StoreError like `_run` does."""
+    async def _write(self, operation: Batched[ItemT, ResultT], item: ItemT) -> ResultT:
+        """A create or finish: group-committed on the shipped database, else its single-row path
+        through the DatabaseProtocol object. Errors become StoreError like `_run` makes them."""
+        if self._group is None:
+            return await operation.one(_ThroughProtocol(self._run), item)
         try:
-            return await group.run(operation, item)
+            return await self._group.run(operation, item)
         except InterruptError:
             raise
         except Exception as exc:
@@ -374,17 +388,10 @@ class PostgresStore(ListenerSet):
             interrupt.idempotency_key,
             event_type,
         )
-        if self._group is not None:
-            stored = await self._write(self._group, _CREATE, params)
-            if stored is None:
-                return interrupt, True
-            return FlowInterrupt.from_db_row(stored), False
-        if await self._run(_Q["create_interrupt"], params):
+        stored = await self._write(_CREATE, params)
+        if stored is None:
             return interrupt, True
-        existing = await self._rows("get_by_idempotency_key", interrupt.idempotency_key)
-        if not existing:  # the other writer's row vanished: only possible if someone deletes rows
-            raise StoreError("idempotent create found neither a new nor an existing interrupt")
-        return FlowInterrupt.from_db_row(existing[0]), False
+        return FlowInterrupt.from_db_row(stored), False
 
     async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
         params = (
@@ -397,23 +404,19 @@ class PostgresStore(ListenerSet):
             _ALL_KINDS if guard.kinds is None else [kind.value for kind in guard.kinds],
             finish.event_type,
         )
-        if self._group is not None:
-            changed, row = await self._write(self._group, _FINISH, params)
-            if changed:
-                self._announce_one(interrupt_id)
-            return FinishOutcome(changed, FlowInterrupt.from_db_row(row) if row is not None else None)
-        rows = await self._run(_Q["finish_interrupt"], params)
-        if rows:
+        changed, row = await self._write(_FINISH, params)
+        if changed:
             self._announce_one(interrupt_id)
-            return FinishOutcome(True, FlowInterrupt.from_db_row(rows[0]))
-        return FinishOutcome(False, await self.get(interrupt_id))
+        return FinishOutcome(changed, FlowInterrupt.from_db_row(row) if row is not None else None)
 
     async def expire_due(
         self, now: datetime, limit: int, interrupt_id: Optional[str] = None
     ) -> list[FlowInterrupt]:
         # The sweep skips locked rows; a single named interrupt waits for the lock (see expire_one).
-        query = "expire_due" if interrupt_id is None else "expire_one"
-        rows = await self._rows(query, now, limit, interrupt_id)
+        if interrupt_id is None:
+            rows = await self._rows("expire_due", now, limit)
+        else:
+            rows = await self._rows("expire_one", now, limit, interrupt_id)
         expired = [FlowInterrupt.from_db_row(row) for row in rows]
         self._announce(interrupt.id for interrupt in expired)
         return expired
@@ -445,7 +448,7 @@ class PostgresStore(ListenerSet):
         return self._events(await self._run(*events_statement(query, dollar)))
 
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
-        return self._events(await self._rows("events_after", seq, limit))
+        return await self.events_for(EventQuery(after_seq=seq, limit=limit))
 
     @staticmethod
     def _events(rows: List[Dict[str, Any]]) -> list[InterruptEvent]:

@@ -483,19 +483,7 @@ class SQLiteStore(ListenerSet):
         return [_interrupt(row) for row in rows]
 
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
-        rows = self.database.read(
-            lambda c: c.execute(_Q["events_after"], {"seq": seq, "limit": limit}).fetchall()
-        )
-        return [
-            InterruptEvent(
-                seq=row["seq"],
-                type=row["event_type"],
-                sequence=row["sequence"],
-                interrupt=FlowInterrupt.from_db_row(json.loads(row["payload"])),
-                created_at=datetime.fromisoformat(row["created_at"]),
-            )
-            for row in rows
-        ]
+        return await self.events_for(EventQuery(after_seq=seq, limit=limit))
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
         statement, params = list_statement(query, qmark, format_time)

@@ -105,7 +105,7 @@ WITH due AS (
     -- ctid: the locked row's own address, so the UPDATE goes straight to it (a TID scan) instead
     -- of looking every due row up again through the primary key. It cannot move while locked.
     SELECT ctid FROM jeeves_interrupts
-     WHERE status = 'pending' AND expires_at <= $1 AND ($3::text IS NULL OR id = $3)
+     WHERE status = 'pending' AND expires_at <= $1
      ORDER BY expires_at
      LIMIT $2
        FOR UPDATE SKIP LOCKED
@@ -151,10 +151,6 @@ SELECT * FROM jeeves_interrupts
  WHERE session_id = $1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2)
    AND ($3::text[] IS NULL OR kind = ANY($3::text[]))
  ORDER BY created_at;
-
--- name: events_after
-SELECT seq, event_type, sequence, payload, created_at FROM jeeves_interrupt_events
- WHERE seq > $1 ORDER BY seq LIMIT $2;
 
 -- name: applied_migrations
 SELECT version FROM jeeves_schema_migrations ORDER BY version;

@@ -96,11 +96,6 @@ SELECT * FROM jeeves_interrupts
    AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
  ORDER BY created_at;
 
--- name: events_after
-SELECT e.seq, e.event_type, e.sequence, {event_payload} AS payload, e.created_at
-  FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id
- WHERE e.seq > :seq ORDER BY e.seq LIMIT :limit;
-
 -- name: max_event_seq
 SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
 
