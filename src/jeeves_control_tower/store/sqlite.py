@@ -34,11 +34,17 @@ __all__ = ["SQLiteDatabase", "SQLiteStore"]
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
 
-_ALL_KINDS = json.dumps([kind.value for kind in InterruptKind])
 
-# Measured on the round-trip benchmark (bench/): a larger page cache and memory-mapped reads
-# cut index maintenance; checkpointing every 10,000 WAL pages instead of 1,000 writes each hot
-# index page back to the database file once per many commits instead of over and over.
+# Measured on the round-trip benchmark (bench/):
+# - A small page cache (2 MiB), reads served from memory-mapped pages. SQLite 3.40 ends every
+#   write transaction by truncating the page cache to the database size, and after a transaction
+#   that split an index page in the middle of a b-tree (our session and request indexes do, with
+#   every insert) that walks the cache's whole hash table: with the 64 MiB cache this store had,
+#   it was 13-16% of a sequential round trip after 20,000 of them, and growing as the cache fills
+#   (a bare sqlite3 loop of random-key inserts: 264 us per commit with 64 MiB, 27 us with 2 MiB).
+#   A reader's cache is thrown away whenever the writer commits anyway.
+# - Checkpointing every 10,000 WAL pages instead of 1,000 writes each hot index page back to the
+#   database file once per many commits instead of over and over.
 # 1 KiB pages: every commit writes each b-tree page it touched (the row, its indexes, the journal
 # row and its index) to the WAL, so smaller pages mean fewer bytes copied and checksummed per
 # commit: measured 1.6x more round trips per second than 4 KiB. Only new files take it (it must
@@ -46,8 +52,8 @@ _ALL_KINDS = json.dumps([kind.value for kind in InterruptKind])
 _NEW_FILE_PAGE_SIZE = "PRAGMA page_size=1024"
 _CONNECTION_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA cache_size=-65536",
-    "PRAGMA mmap_size=268435456",
+    "PRAGMA cache_size=-2048",
+    "PRAGMA mmap_size=1073741824",
     "PRAGMA wal_autocheckpoint=10000",
     "PRAGMA temp_store=MEMORY",
 )
@@ -341,9 +347,11 @@ def _fail(batch: Iterable[tuple[Job[Any], asyncio.Future[Any]]], exc: BaseExcept
 
 
 @functools.lru_cache(maxsize=256)
-def _kinds_json(kinds: frozenset[InterruptKind]) -> str:
-    """The JSON array a guard's kinds bind as; a service passes the same few sets again and again."""
-    return json.dumps(sorted(kind.value for kind in kinds))
+def _kinds_list(kinds: Optional[frozenset[InterruptKind]]) -> str:
+    """The kinds a guard admits as finish_interrupt binds them: ",approval,clarification," (None:
+    every kind). A service passes the same few sets again and again."""
+    admitted = InterruptKind if kinds is None else kinds
+    return "," + ",".join(sorted(kind.value for kind in admitted)) + ","
 
 
 def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
@@ -415,17 +423,17 @@ class SQLiteStore(ListenerSet):
             "at": at,
             "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
             "responder_id": guard.responder_id,
-            "kinds": _ALL_KINDS if guard.kinds is None else _kinds_json(guard.kinds),
+            "kinds": _kinds_list(guard.kinds),
         }
 
         def update(connection: sqlite3.Connection) -> tuple[bool, Optional[sqlite3.Row]]:
             if finish.data_patch:  # the creation event must keep the data it was created with
                 connection.execute(_Q["freeze_created_payload"], {"id": interrupt_id})
-            row = connection.execute(_Q["finish_interrupt"], params).fetchone()
-            if row is None:
-                return False, connection.execute(_Q["get_interrupt"], {"id": interrupt_id}).fetchone()
-            _journal(connection, row, finish.event_type, TERMINAL_SEQUENCE, at)
-            return True, row
+            changed = connection.execute(_Q["finish_interrupt"], params).rowcount == 1
+            row = connection.execute(_Q["get_interrupt"], {"id": interrupt_id}).fetchone()
+            if changed:
+                _journal(connection, row, finish.event_type, TERMINAL_SEQUENCE, at)
+            return changed, row
 
         changed, row = await self.database.write(update)
         if changed:

@@ -48,6 +48,11 @@ UPDATE jeeves_interrupt_events AS e
  WHERE e.interrupt_id = :id AND e.sequence = 1 AND e.payload IS NULL;
 
 -- name: finish_interrupt
+-- :kinds is the kinds this answer fits, as ",clarification,approval," (see _kinds_list): instr()
+-- on it costs a tenth of `kind IN (SELECT value FROM json_each(...))`, which builds a temporary
+-- table on every call. No RETURNING either: SQLite buffers RETURNING rows in another temporary
+-- table, and the caller reads the row back by primary key for less (both measured with callgrind:
+-- together ~55,000 instructions of a ~340,000-instruction answer).
 UPDATE jeeves_interrupts
    SET status = :status,
        response = :response,
@@ -57,8 +62,7 @@ UPDATE jeeves_interrupts
    AND status = 'pending'
    AND (expires_at IS NULL OR expires_at > :at)
    AND (:responder_id IS NULL OR user_id = :responder_id)
-   AND kind IN (SELECT value FROM json_each(:kinds))
-RETURNING *;
+   AND instr(:kinds, ',' || kind || ',') > 0;
 
 -- name: expire_due
 UPDATE jeeves_interrupts
