@@ -47,6 +47,11 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
         agents = 16 if label.endswith("16 agents") else 1
         assert measured["journal_events"] == 2 * (count + agents), label
 
+    for label, reference in results["roundtrip"]["store_sql"].items():
+        assert reference["operations"] == 100, label
+        assert reference["resolved"] == 100, label  # the store's own finish resolved every one
+        assert reference["journal_events"] == 200, label  # and journalled both transitions
+
     frames = results["roundtrip"]["sqlite_wal_frames"]
     # Every commit writes at least the changed table page; ours also write index and journal pages.
     assert frames["floor"]["create"] >= 1 and frames["floor"]["respond"] >= 1

@@ -359,14 +359,64 @@ def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
 
 
 def _journal(
-    connection: sqlite3.Connection, row: Mapping[str, Any], event_type: str, sequence: int, at: str
+    connection: sqlite3.Connection,
+    row: sqlite3.Row | Mapping[str, Any],
+    event_type: str,
+    sequence: int,
+    at: str,
 ) -> None:
-    """The journal row of a transition of the interrupt `row` (a row or RETURNING row of it)."""
+    """The journal row of a transition of the interrupt `row` (as stored, or as about to be)."""
     connection.execute(
         _Q["journal_interrupt"],
         {"id": row["id"], "event_type": event_type, "sequence": sequence, "at": at,
          "request_id": row["request_id"], "user_id": row["user_id"], "session_id": row["session_id"]},
     )
+
+
+def insert_interrupt(
+    connection: sqlite3.Connection, row: Mapping[str, Any], event_type: str
+) -> Optional[sqlite3.Row]:
+    """The write of a create, inside the caller's transaction: the row and its creation event.
+
+    Returns the interrupt already holding the row's idempotency key instead, if one does (and
+    writes nothing). Module-level so that `bench/` can time exactly these statements on a bare
+    connection, without the service or the group commit around them.
+    """
+    if connection.execute(_Q["insert_interrupt"], row).rowcount == 0:
+        existing: sqlite3.Row = connection.execute(
+            _Q["get_by_idempotency_key"], {"key": row["idempotency_key"]}
+        ).fetchone()
+        return existing
+    _journal(connection, row, event_type, CREATED_SEQUENCE, row["created_at"])
+    return None
+
+
+def finish_params(interrupt_id: str, finish: Finish, guard: Guard) -> dict[str, Any]:
+    """finish_interrupt's parameters for one compare-and-set."""
+    return {
+        "id": interrupt_id,
+        "status": finish.status.value,
+        "response": json.dumps(finish.response.to_dict()) if finish.response else None,
+        "at": format_time(finish.at),
+        "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
+        "responder_id": guard.responder_id,
+        "kinds": _kinds_list(guard.kinds),
+    }
+
+
+def finish_interrupt(
+    connection: sqlite3.Connection, params: Mapping[str, Any], event_type: str
+) -> tuple[bool, Optional[sqlite3.Row]]:
+    """The write of a finish, inside the caller's transaction: whether the pending row moved to
+    its terminal state (then journalled), and the row as it now stands (None: no such id)."""
+    if params["data_patch"] is not None:  # the creation event must keep the data it was created with
+        connection.execute(_Q["freeze_created_payload"], params)
+    changed: bool = connection.execute(_Q["finish_interrupt"], params).rowcount == 1
+    row: Optional[sqlite3.Row] = connection.execute(_Q["get_interrupt"], params).fetchone()
+    if changed:
+        assert row is not None
+        _journal(connection, row, event_type, TERMINAL_SEQUENCE, params["at"])
+    return changed, row
 
 
 class SQLiteStore(ListenerSet):
@@ -399,43 +449,15 @@ class SQLiteStore(ListenerSet):
 
     async def create(self, interrupt: FlowInterrupt, event_type: str) -> tuple[FlowInterrupt, bool]:
         row = interrupt.to_db_row()
-
-        def insert(connection: sqlite3.Connection) -> Optional[sqlite3.Row]:
-            if connection.execute(_Q["insert_interrupt"], row).rowcount == 0:
-                existing: sqlite3.Row = connection.execute(
-                    _Q["get_by_idempotency_key"], {"key": interrupt.idempotency_key}
-                ).fetchone()
-                return existing
-            _journal(connection, row, event_type, CREATED_SEQUENCE, row["created_at"])
-            return None
-
-        existing = await self.database.write(insert)
+        existing = await self.database.write(lambda c: insert_interrupt(c, row, event_type))
         if existing is not None:
             return _interrupt(existing), False
         return interrupt, True
 
     async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
-        at = format_time(finish.at)
-        params = {
-            "id": interrupt_id,
-            "status": finish.status.value,
-            "response": json.dumps(finish.response.to_dict()) if finish.response else None,
-            "at": at,
-            "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
-            "responder_id": guard.responder_id,
-            "kinds": _kinds_list(guard.kinds),
-        }
-
-        def update(connection: sqlite3.Connection) -> tuple[bool, Optional[sqlite3.Row]]:
-            if finish.data_patch:  # the creation event must keep the data it was created with
-                connection.execute(_Q["freeze_created_payload"], {"id": interrupt_id})
-            changed = connection.execute(_Q["finish_interrupt"], params).rowcount == 1
-            row = connection.execute(_Q["get_interrupt"], {"id": interrupt_id}).fetchone()
-            if changed:
-                _journal(connection, row, finish.event_type, TERMINAL_SEQUENCE, at)
-            return changed, row
-
-        changed, row = await self.database.write(update)
+        params = finish_params(interrupt_id, finish, guard)
+        event_type = finish.event_type
+        changed, row = await self.database.write(lambda c: finish_interrupt(c, params, event_type))
         if changed:
             self._announce_one(interrupt_id)
         return FinishOutcome(changed, _interrupt(row) if row is not None else None)

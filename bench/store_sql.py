@@ -1,0 +1,96 @@
+"""The SQLite store's own writes, timed on a bare sqlite3 connection: the ceiling of its schema.
+
+The round trip's two writes (`insert_interrupt`, then `finish_interrupt`, the very functions the
+store runs inside its transactions) are called directly, without InterruptService, the event
+loop or the group commit: what is left is the SQL (the interrupt row and its indexes, the journal
+row and its indexes) and the building of its parameters. Against the sqlite3 floor, this says
+how much of the gap is the schema and how much is everything around it:
+
+    .venv/bin/python -m bench.store_sql       # prints both, writes per commit 1 and 16
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.stats import Timing
+from jeeves_control_tower.services.ids import new_interrupt_id
+from jeeves_control_tower.store.base import Finish, Guard
+from jeeves_control_tower.store.sqlite import (
+    _CONNECTION_PRAGMAS,
+    SQLiteDatabase,
+    finish_interrupt,
+    finish_params,
+    insert_interrupt,
+)
+from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus
+
+CREATED = "interrupt.clarification_needed"
+RESOLVED = "interrupt.resolved"
+#: The guard a text answer carries through respond (the kinds a text answer fits).
+GUARD = Guard(responder_id=None, kinds=frozenset({InterruptKind.CLARIFICATION}))
+
+
+async def _migrated(path: Path) -> None:
+    store = SQLiteDatabase(path).interrupt_store()
+    await store.open()
+    await store.close()
+
+
+async def store_sql(path: Path, count: int, per_commit: int = 1) -> tuple[Timing, int, int]:
+    """`count` round trips of the store's writes, `per_commit` creates (then as many finishes)
+    to a transaction; the timing, how many interrupts ended resolved, and the journal rows
+    written (two per round trip: the benchmark checks it measured real writes)."""
+    await _migrated(path)  # the store's migrations, then the timed part is plain sqlite3
+    connection = sqlite3.connect(path, isolation_level=None)
+    for pragma in _CONNECTION_PRAGMAS:
+        connection.execute(pragma)
+    connection.row_factory = sqlite3.Row
+    latencies: list[float] = []
+    resolved = 0
+    start = time.perf_counter()
+    for first in range(0, count, per_commit):
+        began = time.perf_counter()
+        now = datetime.now(UTC)
+        ids = []
+        connection.execute("BEGIN IMMEDIATE")
+        for n in range(first, min(first + per_commit, count)):
+            interrupt = FlowInterrupt(
+                id=new_interrupt_id(), kind=InterruptKind.CLARIFICATION, request_id=f"req-{n}",
+                user_id="user", session_id=f"sess-{n % 100}", question="q?", created_at=now,
+                expires_at=now + timedelta(hours=24),
+            )
+            assert insert_interrupt(connection, interrupt.to_db_row(), CREATED) is None
+            ids.append(interrupt.id)
+        connection.execute("COMMIT")
+        connection.execute("BEGIN IMMEDIATE")
+        for interrupt_id in ids:
+            answer = Finish(InterruptStatus.RESOLVED, datetime.now(UTC), response=InterruptResponse(text="yes"))
+            changed, row = finish_interrupt(connection, finish_params(interrupt_id, answer, GUARD), RESOLVED)
+            resolved += changed and row is not None and row["status"] == "resolved"
+        connection.execute("COMMIT")
+        # One latency per round trip: a batch's time, shared by the round trips in it.
+        latencies.extend([(time.perf_counter() - began) / len(ids)] * len(ids))
+    elapsed = time.perf_counter() - start
+    events: int = connection.execute("SELECT count(*) FROM jeeves_interrupt_events").fetchone()[0]
+    connection.close()
+    return Timing(count, elapsed, latencies), resolved, events
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    with tempfile.TemporaryDirectory() as workdir:
+        for per_commit in (1, 16):
+            timing, resolved, events = asyncio.run(store_sql(Path(workdir) / f"sql{per_commit}.db", count, per_commit))
+            print(f"store's SQL, {per_commit} per commit: {timing.per_second:,.0f} round trips/s"
+                  f" ({resolved:,} resolved, {events:,} journal rows)")
+
+
+if __name__ == "__main__":
+    main()
