@@ -21,7 +21,7 @@ async def test_both_connections_keep_a_small_page_cache_and_map_the_file(tmp_pat
         for connection in (db._writer, db._reader):
             # SQLite walks a writer's whole page-cache hash table at the end of a transaction that
             # split an index page mid-tree (ours do, on every insert): a large cache made every
-            # commit slower as it filled (bench: 13-16% of a round trip at 64 MiB). Reads come from
+            # commit slower as it filled (7% of a round trip after 20,000, at 64 MiB). Reads come from
             # the memory-mapped file instead.
             assert _setting(connection, "cache_size") == -2048
             assert _setting(connection, "mmap_size") == 1 << 30
