@@ -110,6 +110,13 @@ async def two_services(harness_db_factory: Any, store_kind: str) -> AsyncIterato
         yield sweeper, sweeper_recorder, sweeper_clock, waiter, waiter_recorder
 
 
+async def _announced(recorder: Recorder, expected: list[str], within: float = 5.0) -> None:
+    """Return once `recorder` holds the `expected` webhook events, or after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while recorder.webhook_types() != expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.005)
+
+
 async def test_background_sweeper_expires_on_its_own(db_factory: Any, store_kind: str) -> None:
     async with two_services(db_factory, store_kind) as (sweeper, swept_log, sweeper_clock, waiter, waiter_log):
         created = await waiter.create_interrupt(InterruptKind.TIMEOUT, "r", "u", "s", message="m")
@@ -118,6 +125,9 @@ async def test_background_sweeper_expires_on_its_own(db_factory: Any, store_kind
         # sweeper's expiry (pushed, or polled across connections) can end this wait in time.
         finished = await waiter.wait_for_response(created.id, timeout=30)
         assert finished.status is InterruptStatus.EXPIRED
+        # The waiter can wake on the commit's NOTIFY before the sweeper's task has resumed from
+        # that same commit to announce it: give the announcement its turn, then check it.
+        await _announced(swept_log, ["interrupt.expired"])
         assert swept_log.webhook_types() == ["interrupt.expired"]
         assert waiter_log.webhook_types() == ["interrupt.timeout"]
         # Later sweeps find nothing left to announce.
