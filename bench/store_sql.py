@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.stats import Timing
+from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.services.ids import new_interrupt_id
+from jeeves_control_tower.services.validation import response_fits
 from jeeves_control_tower.store.base import Finish, Guard
 from jeeves_control_tower.store.sqlite import (
     _CONNECTION_PRAGMAS,
@@ -33,8 +35,10 @@ from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, In
 
 CREATED = "interrupt.clarification_needed"
 RESOLVED = "interrupt.resolved"
-#: The guard a text answer carries through respond (the kinds a text answer fits).
-GUARD = Guard(responder_id=None, kinds=frozenset({InterruptKind.CLARIFICATION}))
+ANSWER = InterruptResponse(text="yes")
+#: The guard respond builds for this answer: the kinds whose default config accepts it.
+GUARD = Guard(kinds=frozenset(kind for kind, config in InterruptService().configs.items()
+                              if response_fits(config, ANSWER)))
 
 
 async def _migrated(path: Path) -> None:
@@ -49,6 +53,8 @@ async def store_sql(path: Path, count: int, per_commit: int = 1) -> tuple[Timing
     written (two per round trip: the benchmark checks it measured real writes)."""
     await _migrated(path)  # the store's migrations, then the timed part is plain sqlite3
     connection = sqlite3.connect(path, isolation_level=None)
+    # The store's settings; its WAL checkpoints, which the store runs on a worker thread, happen
+    # inline here (wal_autocheckpoint), so this reference pays for them too.
     for pragma in _CONNECTION_PRAGMAS:
         connection.execute(pragma)
     connection.row_factory = sqlite3.Row
@@ -71,7 +77,7 @@ async def store_sql(path: Path, count: int, per_commit: int = 1) -> tuple[Timing
         connection.execute("COMMIT")
         connection.execute("BEGIN IMMEDIATE")
         for interrupt_id in ids:
-            answer = Finish(InterruptStatus.RESOLVED, datetime.now(UTC), response=InterruptResponse(text="yes"))
+            answer = Finish(InterruptStatus.RESOLVED, datetime.now(UTC), response=ANSWER)
             changed, row = finish_interrupt(connection, finish_params(interrupt_id, answer, GUARD), RESOLVED)
             resolved += changed and row is not None and row["status"] == "resolved"
         connection.execute("COMMIT")
