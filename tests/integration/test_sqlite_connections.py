@@ -20,7 +20,7 @@ async def test_both_connections_keep_a_small_page_cache_and_map_the_file(tmp_pat
         assert db._writer is not None and db._reader is not None and db._writer is not db._reader
         for connection in (db._writer, db._reader):
             # SQLite walks a writer's whole page-cache hash table at the end of a transaction that
-            # split an index page mid-tree (ours do, on every insert): a large cache made every
+            # split an index page mid-tree (many of ours do): a large cache made every
             # commit slower as it filled (7% of a round trip after 20,000, at 64 MiB). Reads come from
             # the memory-mapped file instead.
             assert _setting(connection, "cache_size") == -2048

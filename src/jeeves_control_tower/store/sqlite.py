@@ -38,11 +38,11 @@ Job = Callable[[sqlite3.Connection], T]
 # Measured on the round-trip benchmark (bench/):
 # - A small page cache (2 MiB), reads served from memory-mapped pages. SQLite 3.40 ends every
 #   write transaction by truncating the page cache to the database size, and after a transaction
-#   that split an index page in the middle of a b-tree (our session and request indexes do, with
-#   every insert) that walks the cache's whole hash table: with the 64 MiB cache this store had,
-#   it was 7% of a sequential round trip (16% of the bare statements') after 20,000 of them, and
-#   growing as the cache fills
-#   (a bare sqlite3 loop of random-key inserts: 264 us per commit with 64 MiB, 27 us with 2 MiB).
+#   that split an index page in the middle of a b-tree (our session and request indexes take
+#   inserts mid-tree, so many commits do) that walks the cache's whole hash table: with the
+#   64 MiB cache this store had, it was 7% of a sequential round trip (16% of the bare
+#   statements') after 20,000 of them, and growing as the cache fills (a bare sqlite3 loop of
+#   random-key inserts: 264 us per commit with 64 MiB, 27 us with 2 MiB).
 #   A reader's cache is thrown away whenever the writer commits anyway.
 # - Checkpointing every 10,000 WAL pages instead of 1,000 writes each hot index page back to the
 #   database file once per many commits instead of over and over.
