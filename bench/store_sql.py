@@ -4,14 +4,21 @@ The round trip's two writes (`insert_interrupt`, then `finish_interrupt`, the ve
 store runs inside its transactions) are called directly, without InterruptService, the event
 loop or the group commit: what is left is the SQL (the interrupt row and its indexes, the journal
 row and its indexes) and the building of its parameters. Against the sqlite3 floor, this says
-how much of the gap is the schema and how much is everything around it:
+how much of the gap is the schema and how much is everything around it.
 
-    .venv/bin/python -m bench.store_sql       # prints both, writes per commit 1 and 16
+Run again with `seed_indexes_only`, the same SQL meets a schema without the indexes that serve
+the HTTP API's listings and the event stream's filters: what is left (the interrupt row and its
+primary key, the three pending indexes the seed's queries use, the journal row and its
+one-event-per-transition constraint) is the least any store can write that answers the seed's
+queries from an index and journals every transition. Its rate bounds every design of that kind:
+
+    .venv/bin/python -m bench.store_sql       # prints all four: 1 and 16 per commit, each schema
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
 import tempfile
@@ -41,17 +48,36 @@ GUARD = Guard(kinds=frozenset(kind for kind, config in InterruptService().config
                               if response_fits(config, ANSWER)))
 
 
-async def _migrated(path: Path) -> None:
+#: The indexes no query of the seed's InterruptService uses: the HTTP API's listings (by user,
+#: session, request, everything, pending) and the event stream's filters (by user, by session).
+API_INDEXES = (
+    "jeeves_interrupts_user_id",
+    "jeeves_interrupts_session_id",
+    "jeeves_interrupts_request_id",
+    "jeeves_interrupts_created_id",
+    "jeeves_interrupts_pending_created",
+    "jeeves_interrupt_events_user",
+    "jeeves_interrupt_events_session",
+)
+
+
+async def _migrated(path: Path, seed_indexes_only: bool) -> None:
     store = SQLiteDatabase(path).interrupt_store()
     await store.open()
     await store.close()
+    if seed_indexes_only:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection:
+            for index in API_INDEXES:
+                connection.execute(f"DROP INDEX {index}")  # no IF EXISTS: a renamed index must fail here
 
 
-async def store_sql(path: Path, count: int, per_commit: int = 1) -> tuple[Timing, int, int]:
+async def store_sql(
+    path: Path, count: int, per_commit: int = 1, *, seed_indexes_only: bool = False
+) -> tuple[Timing, int, int]:
     """`count` round trips of the store's writes, `per_commit` creates (then as many finishes)
     to a transaction; the timing, how many interrupts ended resolved, and the journal rows
     written (two per round trip: the benchmark checks it measured real writes)."""
-    await _migrated(path)  # the store's migrations, then the timed part is plain sqlite3
+    await _migrated(path, seed_indexes_only)  # the store's migrations; the timed part is plain sqlite3
     connection = sqlite3.connect(path, isolation_level=None)
     # The store's settings; its WAL checkpoints, which the store runs on a worker thread, happen
     # inline here (wal_autocheckpoint), so this reference pays for them too.
@@ -92,10 +118,14 @@ async def store_sql(path: Path, count: int, per_commit: int = 1) -> tuple[Timing
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     with tempfile.TemporaryDirectory() as workdir:
-        for per_commit in (1, 16):
-            timing, resolved, events = asyncio.run(store_sql(Path(workdir) / f"sql{per_commit}.db", count, per_commit))
-            print(f"store's SQL, {per_commit} per commit: {timing.per_second:,.0f} round trips/s"
-                  f" ({resolved:,} resolved, {events:,} journal rows)")
+        for seed_indexes_only in (False, True):
+            for per_commit in (1, 16):
+                path = Path(workdir) / f"sql{per_commit}-{seed_indexes_only}.db"
+                timing, resolved, events = asyncio.run(
+                    store_sql(path, count, per_commit, seed_indexes_only=seed_indexes_only))
+                schema = "the seed's indexes only" if seed_indexes_only else "the full schema"
+                print(f"store's SQL, {per_commit} per commit, {schema}: {timing.per_second:,.0f} round trips/s"
+                      f" ({resolved:,} resolved, {events:,} journal rows)")
 
 
 if __name__ == "__main__":

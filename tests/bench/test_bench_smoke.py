@@ -47,6 +47,8 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
         agents = 16 if label.endswith("16 agents") else 1
         assert measured["journal_events"] == 2 * (count + agents), label
 
+    assert set(results["roundtrip"]["store_sql"]) == {
+        "1 per commit", "16 per commit", "1 per commit, the seed's indexes only", "16 per commit, the seed's indexes only"}
     for label, reference in results["roundtrip"]["store_sql"].items():
         assert reference["operations"] == 100, label
         assert reference["resolved"] == 100, label  # the store's own finish resolved every one
