@@ -68,3 +68,41 @@ async def test_concurrent_agents_through_the_service_keep_every_guarantee(tmp_pa
         events = await service.store.events_after(0, 10_000)
         assert len(events) == 2 * len(created)
         assert {(e.interrupt.id, e.sequence) for e in events} == {(c.id, s) for c in created for s in (1, 2)}
+
+
+async def _nearly_full(db: SQLiteDatabase) -> None:
+    """The disk is (all but) full: SQLITE_FULL comes from max_page_count as from a full disk, and
+    SQLite answers it by rolling the whole transaction back itself."""
+    def cap(connection: sqlite3.Connection) -> None:
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(f"PRAGMA max_page_count={pages + 20}")
+
+    await db.write(cap)
+
+
+def _journal_matches_interrupts(db: SQLiteDatabase) -> None:
+    interrupts = {i for (i,) in db.read(lambda c: c.execute("SELECT id FROM jeeves_interrupts").fetchall())}
+    journalled = {i for (i,) in db.read(lambda c: c.execute("SELECT interrupt_id FROM jeeves_interrupt_events").fetchall())}
+    assert journalled == interrupts  # no interrupt without its creation event, nor the reverse
+
+
+@pytest.mark.parametrize("neighbours", [0, 2])
+async def test_a_full_disk_fails_the_whole_batch_with_a_typed_error_and_the_store_recovers(
+    tmp_path: Path, neighbours: int
+) -> None:
+    db = SQLiteDatabase(tmp_path / "full.db")
+    async with InterruptService(db, sweep_interval=0) as service:
+        await service.create_clarification("before", "u", "s", "q?")
+        await _nearly_full(db)
+        small = [service.create_clarification(f"ok{n}", "u", "s", "q?") for n in range(neighbours)]
+        big = service.create_clarification("big", "u", "s", "q?", context={"blob": "x" * 200_000})
+        # One batch: SQLite rolled it all back, so every caller in it gets the error, none hangs.
+        results = await asyncio.wait_for(asyncio.gather(*small, big, return_exceptions=True), 5)
+        assert all(isinstance(r, StoreError) and "full" in str(r) for r in results), results
+        assert [i.request_id for i in await service.get_pending_for_session("s")] == ["before"]
+        _journal_matches_interrupts(db)
+        # The writer is left outside any transaction: once there is room, writes go on.
+        await db.write(lambda c: c.execute("PRAGMA max_page_count=1073741823"))
+        after = await service.create_clarification("after", "u", "s", "q?", context={"blob": "x" * 200_000})
+        assert (await service.respond_or_raise(after.id, InterruptResponse(text="ok"))).status is InterruptStatus.RESOLVED
+        _journal_matches_interrupts(db)

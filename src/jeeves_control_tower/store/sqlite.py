@@ -236,35 +236,19 @@ class SQLiteDatabase:
     def _run_batch(
         writer: sqlite3.Connection, batch: list[tuple[Job[Any], asyncio.Future[Any]]]
     ) -> list[_Outcome]:
-        outcomes: list[_Outcome] = []
-        if len(batch) == 1:
-            # A lone job needs no savepoint: if it fails, rolling back the transaction undoes it alone.
-            job, future = batch[0]
-            try:
-                result = job(writer)
+        """Run the batch in the transaction BEGIN opened, then commit: one outcome for every job,
+        and the connection left outside any transaction whatever fails."""
+        try:
+            outcomes = [_run_alone(writer, *batch[0])] if len(batch) == 1 else _run_together(writer, batch)
+            if writer.in_transaction:  # a lone job that failed has rolled back already
                 writer.execute("COMMIT")
-            except Exception as exc:
+            return outcomes
+        except _TransactionLost as lost:
+            return [(future, None, lost.error) for _, future in batch]
+        except sqlite3.Error as exc:  # COMMIT, or a savepoint statement, failed
+            if writer.in_transaction:
                 writer.execute("ROLLBACK")
-                return [(future, None, exc)]
-            return [(future, result, None)]
-        # Optimistically, no job fails: run them all under one savepoint (a SAVEPOINT and a
-        # RELEASE per job were a third of a batch's statements). If one does fail, roll back to
-        # it, keeping the transaction and its lock, and run the batch again with a savepoint
-        # around each job, so only the failing one is undone. Jobs only read and write through
-        # the connection, so running one twice is safe.
-        writer.execute("SAVEPOINT batch")
-        try:
-            outcomes = [(future, job(writer), None) for job, future in batch]
-        except Exception:
-            writer.execute("ROLLBACK TO batch")
-            outcomes = [_run_in_savepoint(writer, job, future) for job, future in batch]
-        writer.execute("RELEASE batch")
-        try:
-            writer.execute("COMMIT")
-        except sqlite3.Error as exc:
-            writer.execute("ROLLBACK")
-            return [(future, None, exc) for future, _, _ in outcomes]
-        return outcomes
+            return [(future, None, exc) for _, future in batch]
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -308,12 +292,58 @@ class SQLiteDatabase:
 _Outcome = tuple["asyncio.Future[Any]", Any, Optional[BaseException]]
 
 
+class _TransactionLost(Exception):
+    """SQLite ended the batch's transaction itself: on SQLITE_FULL, SQLITE_IOERR and the like it
+    rolls the whole transaction back, so the writes of the batch's earlier jobs are gone too, and
+    every caller must get the error, not only the one whose statement hit it."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _check_transaction(writer: sqlite3.Connection, error: Exception) -> None:
+    if not writer.in_transaction:
+        raise _TransactionLost(error) from error
+
+
+def _run_alone(writer: sqlite3.Connection, job: Job[Any], future: asyncio.Future[Any]) -> _Outcome:
+    """A lone job needs no savepoint: if it fails, rolling back the transaction undoes it alone."""
+    try:
+        return (future, job(writer), None)
+    except Exception as exc:
+        if writer.in_transaction:
+            writer.execute("ROLLBACK")
+        return (future, None, exc)
+
+
+def _run_together(
+    writer: sqlite3.Connection, batch: list[tuple[Job[Any], asyncio.Future[Any]]]
+) -> list[_Outcome]:
+    """Optimistically, no job fails: run them all under one savepoint (a SAVEPOINT and a RELEASE
+    per job were a third of a batch's statements). If one does fail, roll back to it, keeping the
+    transaction and its lock, and run the batch again with a savepoint around each job, so only
+    the failing one is undone. Jobs only read and write through the connection, so running one
+    twice is safe."""
+    writer.execute("SAVEPOINT batch")
+    outcomes: list[_Outcome]
+    try:
+        outcomes = [(future, job(writer), None) for job, future in batch]
+    except Exception as exc:
+        _check_transaction(writer, exc)
+        writer.execute("ROLLBACK TO batch")
+        outcomes = [_run_in_savepoint(writer, job, future) for job, future in batch]
+    writer.execute("RELEASE batch")
+    return outcomes
+
+
 def _run_in_savepoint(writer: sqlite3.Connection, job: Job[Any], future: asyncio.Future[Any]) -> _Outcome:
     """Run one job of a batch so that, if it fails, only its own writes are undone."""
     writer.execute("SAVEPOINT job")
     try:
         result = job(writer)
     except Exception as exc:
+        _check_transaction(writer, exc)
         writer.execute("ROLLBACK TO job")
         writer.execute("RELEASE job")
         return (future, None, exc)
