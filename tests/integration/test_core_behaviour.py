@@ -144,7 +144,12 @@ async def test_checkpoint_never_expires(harness: Harness) -> None:
         ("data", ["not", "a", "mapping"]),
         ("kind", "telepathy"),
         ("ttl", 30),
+        ("ttl", timedelta(days=4_000_000)),  # now + ttl would overflow datetime
+        ("ttl", -timedelta(days=4_000_000)),
         ("envelope_id", ""),
+        ("session_id", "s\ud800"),  # a lone surrogate: no UTF-8 encoding, so no store can keep it
+        ("question", "why\udfff?"),
+        ("idempotency_key", "\ud800"),
     ],
 )
 async def test_bad_input_is_rejected_and_writes_nothing(harness: Harness, field: str, value: Any) -> None:

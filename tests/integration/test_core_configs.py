@@ -55,7 +55,12 @@ async def test_configs_may_change_event_responses_and_expiry(db_factory: Any) ->
 
 @pytest.mark.parametrize(
     "configs",
-    [{"telepathy": InterruptConfig()}, {InterruptKind.CLARIFICATION: {"default_ttl": None}}],
+    [
+        {"telepathy": InterruptConfig()},
+        {InterruptKind.CLARIFICATION: {"default_ttl": None}},
+        {InterruptKind.CLARIFICATION: InterruptConfig(default_ttl=timedelta(days=4_000_000))},
+        {InterruptKind.CONFIRMATION: InterruptConfig(default_ttl="1h")},
+    ],
 )
 def test_bad_configs_are_refused(configs: Any) -> None:
     with pytest.raises(InvalidInterruptError):

@@ -160,7 +160,7 @@ async def test_clock_turning_naive_mid_run_is_refused(harness: Harness) -> None:
     assert still is not None and still.status is InterruptStatus.PENDING
 
 
-@pytest.mark.parametrize("bad_id", [None, 5, b"bytes"])
+@pytest.mark.parametrize("bad_id", [None, 5, b"bytes", "\ud800"])
 async def test_ids_of_the_wrong_type_are_simply_not_found(harness: Harness, bad_id: Any) -> None:
     """Every store answers alike (PostgreSQL would otherwise fail to bind the parameter)."""
     await harness.service.create_clarification("r", "u", "s", "q?")
@@ -209,6 +209,10 @@ async def test_bad_response_data_changes_nothing(harness: Harness) -> None:
         InterruptResponse(text="ok", data={"inf": math.inf}),
         InterruptResponse(text="y" * 20_001),
         InterruptResponse(decision=7),  # type: ignore[arg-type]
+        InterruptResponse(text="\ud800"),
+        InterruptResponse(decision="go\udc00"),
+        InterruptResponse(text="ok", responder_id=object()),  # type: ignore[arg-type]
+        InterruptResponse(text="ok", responder_id=""),
     ):
         assert await harness.service.respond(created.id, bad) is None
     assert await harness.journal() == before

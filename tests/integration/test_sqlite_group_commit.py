@@ -106,3 +106,17 @@ async def test_a_full_disk_fails_the_whole_batch_with_a_typed_error_and_the_stor
         after = await service.create_clarification("after", "u", "s", "q?", context={"blob": "x" * 200_000})
         assert (await service.respond_or_raise(after.id, InterruptResponse(text="ok"))).status is InterruptStatus.RESOLVED
         _journal_matches_interrupts(db)
+
+
+async def test_text_without_a_utf8_form_is_a_store_error_through_the_seed_db_api(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "u.db")
+    await db.write(lambda c: c.execute("CREATE TABLE t (v TEXT)"))
+    try:
+        with pytest.raises(StoreError):
+            await db.insert("t", {"v": "\ud800"})
+        with pytest.raises(StoreError):
+            db.read(lambda c: c.execute("SELECT * FROM t WHERE v = ?", ("\ud800",)).fetchall())
+        await db.insert("t", {"v": "fine"})  # the writer goes on
+        assert [tuple(r) for r in db.read(lambda c: c.execute("SELECT v FROM t").fetchall())] == [("fine",)]
+    finally:
+        await db.close()

@@ -232,7 +232,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
 
     async def get_interrupt(self, interrupt_id: str) -> Optional[FlowInterrupt]:
         """The interrupt, or None. One past its expiry is expired on the spot, never shown pending."""
-        if not isinstance(interrupt_id, str):  # no id of another type exists on any store
+        if not check.could_be_stored(interrupt_id):  # no store holds such an id
             return None
         await self._ensure_open()
         interrupt = await self.store.get(interrupt_id)
@@ -242,7 +242,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
 
     async def get_pending_for_request(self, request_id: str) -> Optional[FlowInterrupt]:
         """The newest pending (and not yet due) interrupt of the request, or None."""
-        if not isinstance(request_id, str):
+        if not check.could_be_stored(request_id):
             return None
         await self._ensure_open()
         return await self.store.pending_for_request(request_id, self._now())
@@ -252,7 +252,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
     ) -> List[FlowInterrupt]:
         """The session's pending (and not yet due) interrupts, oldest first, optionally of some kinds."""
         kind_set = frozenset(check.require_kind(kind) for kind in kinds) if kinds is not None else None
-        if not isinstance(session_id, str):
+        if not check.could_be_stored(session_id):
             return []
         await self._ensure_open()
         return await self.store.pending_for_session(session_id, kind_set, self._now())
@@ -355,7 +355,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         unknown id and WaitTimeoutError after `timeout` seconds.
         """
         timeout = check.optional_timeout(timeout)
-        if not isinstance(interrupt_id, str):
+        if not check.could_be_stored(interrupt_id):
             raise InterruptNotFoundError(interrupt_id)
         await self._ensure_open()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -395,7 +395,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
     # -- internals ------------------------------------------------------------------------
 
     async def _finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FlowInterrupt:
-        if not isinstance(interrupt_id, str):  # PostgreSQL would refuse to bind it; no store holds it
+        if not check.could_be_stored(interrupt_id):  # a store would refuse to bind it; none holds it
             raise InterruptNotFoundError(interrupt_id)
         if not self._opened:
             await self._ensure_open()
@@ -537,6 +537,7 @@ def _merged_configs(
                 f"config for {kind.value} must be an InterruptConfig", field="configs"
             )
         configs[kind] = merge_config(configs[kind], override)
+        check.require_ttl(configs[kind].default_ttl, f"configs[{kind.value}].default_ttl")
     return configs
 
 

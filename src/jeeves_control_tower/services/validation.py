@@ -1,7 +1,8 @@
 """Input rules for the service, applied before anything is written.
 
 Limits (documented in the README): ids and keys 1-255 characters, question/message/response
-text up to 20,000 characters, `data` up to 256 KiB of JSON, a cancel reason up to 2,000.
+text up to 20,000 characters, `data` up to 256 KiB of JSON, a cancel reason up to 2,000, a ttl
+within 100 years either way. Text must be storable as UTF-8 (no lone surrogates).
 """
 
 from __future__ import annotations
@@ -24,9 +25,33 @@ MAX_ID_LENGTH = 255
 MAX_TEXT_LENGTH = 20_000
 MAX_REASON_LENGTH = 2_000
 MAX_DATA_BYTES = 256 * 1024
+#: Far past any real deadline, and far from datetime's year-9999 limit (`now + ttl` must not overflow).
+MAX_TTL = timedelta(days=36_500)
 
 #: Which response field each `allowed_responses` entry names, and how to tell it is given.
 _RESPONSE_FIELDS = ("text", "approved", "decision", "data")
+
+
+def storable(value: str) -> bool:
+    """Whether every store can keep this string: they all write text as UTF-8, which a lone
+    surrogate ("\\ud800", say, left by a lenient decode upstream) has no encoding in."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def could_be_stored(value: Any) -> bool:
+    """Whether a lookup key could name anything stored: a string any store can hold. Anything
+    else finds nothing, on every store alike."""
+    return isinstance(value, str) and storable(value)
+
+
+def _unstorable(name: str) -> str:
+    return f"{name} holds a lone surrogate (U+D800-U+DFFF), which cannot be stored as UTF-8"
 
 
 def require_id(value: Any, name: str) -> str:
@@ -34,6 +59,8 @@ def require_id(value: Any, name: str) -> str:
         raise InvalidInterruptError(f"{name} must be a non-empty string", field=name)
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInterruptError(f"{name} is longer than {MAX_ID_LENGTH} characters", field=name)
+    if not storable(value):
+        raise InvalidInterruptError(_unstorable(name), field=name)
     return value
 
 
@@ -48,6 +75,8 @@ def optional_text(value: Any, name: str, limit: int = MAX_TEXT_LENGTH) -> Option
         raise InvalidInterruptError(f"{name} must be a string", field=name)
     if len(value) > limit:
         raise InvalidInterruptError(f"{name} is longer than {limit} characters", field=name)
+    if not storable(value):
+        raise InvalidInterruptError(_unstorable(name), field=name)
     return value
 
 
@@ -81,10 +110,14 @@ def json_data(value: Any, name: str = "data") -> dict[str, Any]:
     return decoded
 
 
-def require_ttl(value: Any) -> Optional[timedelta]:
-    if value is None or isinstance(value, timedelta):
-        return value
-    raise InvalidInterruptError("ttl must be a datetime.timedelta or None", field="ttl")
+def require_ttl(value: Any, name: str = "ttl") -> Optional[timedelta]:
+    if value is None:
+        return None
+    if not isinstance(value, timedelta):
+        raise InvalidInterruptError(f"{name} must be a datetime.timedelta or None", field=name)
+    if not -MAX_TTL <= value <= MAX_TTL:
+        raise InvalidInterruptError(f"{name} must be within {MAX_TTL.days:,} days either way", field=name)
+    return value
 
 
 def optional_timeout(value: Any) -> Optional[float]:
@@ -112,6 +145,8 @@ def check_response_types(response: Any) -> InterruptResponse:
         raise InvalidResponseError("response.text must be a string", field="text")
     if response.text is not None and len(response.text) > MAX_TEXT_LENGTH:
         raise InvalidResponseError(f"response.text is longer than {MAX_TEXT_LENGTH} characters", field="text")
+    if response.text is not None and not storable(response.text):
+        raise InvalidResponseError(_unstorable("response.text"), field="text")
     if response.approved is not None and not isinstance(response.approved, bool):
         raise InvalidResponseError("response.approved must be true or false", field="approved")
     if response.decision is not None and (
@@ -120,6 +155,12 @@ def check_response_types(response: Any) -> InterruptResponse:
         raise InvalidResponseError(
             f"response.decision must be a string of at most {MAX_ID_LENGTH} characters", field="decision"
         )
+    if response.decision is not None and not storable(response.decision):
+        raise InvalidResponseError(_unstorable("response.decision"), field="decision")
+    try:
+        optional_id(response.responder_id, "response.responder_id")
+    except InvalidInterruptError as exc:
+        raise InvalidResponseError(exc.message, field="responder_id") from None
     try:
         json_data(response.data, "response.data")
     except InvalidInterruptError as exc:

@@ -258,7 +258,7 @@ class SQLiteDatabase:
         assert self._reader is not None
         try:
             return job(self._reader)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeEncodeError) as exc:  # the latter: text with no UTF-8 form
             raise StoreError(f"SQLite read failed: {exc}") from exc
 
     # -- the seed's DatabaseProtocol ------------------------------------------------------
@@ -356,7 +356,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def _error(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, (sqlite3.Error, UnicodeEncodeError)):  # the latter: text with no UTF-8 form
         store_error = StoreError(f"SQLite write failed: {exc}")
         store_error.__cause__ = exc
         return store_error
