@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,44 @@ async def test_journal_filtered_by_user_and_session_resumes_after_a_position(
     later = await store.events_for(EventQuery(after_seq=alice_events[0].seq, user_id="alice"))
     assert [e.type for e in later] == ["interrupt.cancelled"]
     assert await store.events_for(EventQuery(user_id="alice", session_id="s2")) == []
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_due_interrupt_is_never_listed_as_pending(db: Any) -> None:
+    clock = _Clock()
+    async with InterruptService(db, sweep_interval=0, clock=clock) as service:
+        ask = service.create_interrupt
+        soon = await ask(InterruptKind.CLARIFICATION, "r1", "alice", "s", question="q", ttl=timedelta(minutes=1))
+        later = await ask(InterruptKind.CLARIFICATION, "r2", "alice", "s", question="q", ttl=timedelta(hours=1))
+        never = await ask(InterruptKind.CHECKPOINT, "r3", "alice", "s", message="m")  # auto_expire off
+        due_unlisted = await ask(InterruptKind.CLARIFICATION, "r4", "bob", "t", question="q", ttl=timedelta(minutes=1))
+        clock.now += timedelta(minutes=2)  # two are due now; no sweeper has run
+
+        pending = await service.list_interrupts(InterruptQuery(status=InterruptStatus.PENDING))
+        assert {i.id for i in pending} == {later.id, never.id}
+        # The store's own query leaves them out given the moment, in SQL as in memory.
+        raw = await service.store.list_interrupts(InterruptQuery(status=InterruptStatus.PENDING, now=clock.now))
+        assert {i.id for i in raw} == {later.id, never.id}
+        # A page is filled past a due one, not cut short by it.
+        page = await service.list_interrupts(InterruptQuery(user_id="alice", status=InterruptStatus.PENDING, limit=2))
+        assert {i.id for i in page} == {later.id, never.id}
+
+        # Unfiltered, the due one of alice's is expired on the spot and listed as expired.
+        alices = await service.list_interrupts(InterruptQuery(user_id="alice"))
+        assert {i.id: i.status for i in alices} == {
+            soon.id: InterruptStatus.EXPIRED, later.id: InterruptStatus.PENDING, never.id: InterruptStatus.PENDING}
+        # The expired filter expires what is due first: bob's, never listed before, is there too.
+        expired = await service.list_interrupts(InterruptQuery(status=InterruptStatus.EXPIRED))
+        assert {i.id for i in expired} == {soon.id, due_unlisted.id}
+        # Each expiry journalled once, however often it was listed.
+        await service.list_interrupts(InterruptQuery(user_id="alice"))
+        journal = await service.store.events_after(0, 100)
+        assert sorted(e.interrupt.id for e in journal if e.type == "interrupt.expired") == sorted(
+            [soon.id, due_unlisted.id])

@@ -170,3 +170,18 @@ async def test_event_stream_sends_keepalives(tmp_path: Path) -> None:
         # Nothing happens on an empty journal, so the next line can only be a keepalive comment.
         assert await anext(lines) == ""
         assert await anext(lines) == ": keepalive"
+
+
+async def test_a_due_interrupt_is_not_pending_over_http_either(tmp_path: Path) -> None:
+    """The remote client's pending queries go through the listing: it must agree with the service."""
+    async with running_api(SQLiteDatabase(tmp_path / "due.db"), over_socket=True) as api:
+        due = await api.service.create_interrupt(
+            InterruptKind.CLARIFICATION, "r1", "alice", "s1", question="q", ttl=timedelta(0))
+        agent = api.client("agent")
+        listed = (await agent.get("/v1/interrupts", params={"status": "pending"})).json()["items"]
+        assert listed == []
+        everything = (await agent.get("/v1/interrupts")).json()["items"]
+        assert [(i["id"], i["status"]) for i in everything] == [(due.id, "expired")]
+        async with RemoteInterruptService(api.base_url, api.secrets["agent"]) as remote:
+            assert await remote.get_pending_for_request("r1") is None
+            assert await remote.get_pending_for_session("s1") == []

@@ -92,7 +92,7 @@ async def list_interrupts(
     service = _service(request)
     # One extra row tells whether another page exists without a count query.
     before = decode_cursor(cursor) if cursor is not None else None
-    found = await service.store.list_interrupts(
+    found = await service.list_interrupts(
         InterruptQuery(user_id, session_id, request_id, kind, status, before, limit + 1)
     )
     page = found[:limit]

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Dict, List, Optional
 
@@ -42,6 +43,7 @@ from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..store import Finish, Guard, InterruptStore, store_for
 from ..store.base import TERMINAL_EVENT_TYPES
+from ..store.listing import InterruptQuery
 from . import validation as check
 from .helpers import InterruptCreationHelpers
 from .ids import new_interrupt_id
@@ -256,6 +258,20 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             return []
         await self._ensure_open()
         return await self.store.pending_for_session(session_id, kind_set, self._now())
+
+    async def list_interrupts(self, query: InterruptQuery) -> List[FlowInterrupt]:
+        """A page of interrupts, newest first by (created_at, id): the HTTP API's listing.
+
+        Lazy expiry holds here too. The pending filter leaves out interrupts past their expiry.
+        Without a status filter, one past its expiry is expired on the spot and listed as such.
+        The expired filter first expires whatever is due, so none is missing from it.
+        """
+        await self._ensure_open()
+        if query.status is InterruptStatus.EXPIRED:
+            await self.expire_pending()
+        now = self._now()
+        found = await self.store.list_interrupts(replace(query, now=now))
+        return [await self._expire_now(i.id, now) if i.is_due(now) else i for i in found]
 
     # -- responding -----------------------------------------------------------------------
 

@@ -33,12 +33,16 @@ class Filterable(Protocol):
     def session_id(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> Optional[datetime]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class InterruptQuery:
     """Which interrupts to list: every given filter must match. Newest first by (created_at, id);
-    `before` is the cursor: only interrupts strictly older than that (created_at, id) position."""
+    `before` is the cursor: only interrupts strictly older than that (created_at, id) position.
+    `now`, with the pending filter, leaves out interrupts already past their expiry that the
+    sweeper has not reached yet: a due interrupt is never listed as pending."""
 
     user_id: Optional[str] = None
     session_id: Optional[str] = None
@@ -47,22 +51,31 @@ class InterruptQuery:
     status: Optional[InterruptStatus] = None
     before: Optional[tuple[datetime, str]] = None
     limit: int = 50
+    now: Optional[datetime] = None
 
     def equalities(self) -> list[tuple[str, Any]]:
         """(column, value) for each equality filter given."""
         out: list[tuple[str, Any]] = []
         for field in fields(self):
             value = getattr(self, field.name)
-            if value is None or field.name in ("limit", "before"):
+            if value is None or field.name in ("limit", "before", "now"):
                 continue
             out.append((field.name, value.value if isinstance(value, Enum) else value))
         return out
+
+    @property
+    def due_excluded_after(self) -> Optional[datetime]:
+        """The moment past which a pending interrupt counts as due, when the query leaves those out."""
+        return self.now if self.status is InterruptStatus.PENDING else None
 
     def admits(self, interrupt: Filterable) -> bool:
         for column, value in self.equalities():
             actual = getattr(interrupt, column)
             if (actual.value if isinstance(actual, Enum) else actual) != value:
                 return False
+        due_after = self.due_excluded_after
+        if due_after is not None and interrupt.expires_at is not None and interrupt.expires_at <= due_after:
+            return False
         return self.before is None or (interrupt.created_at, interrupt.id) < self.before
 
 
@@ -95,6 +108,10 @@ def list_statement(
             continue
         params.append(value)
         tests.append(f"{column} = {placeholder(len(params))}")
+    due_after = query.due_excluded_after
+    if due_after is not None:
+        params.append(time_param(due_after))
+        tests.append(f"(expires_at IS NULL OR expires_at > {placeholder(len(params))})")
     if query.before is not None:
         params.extend((time_param(query.before[0]), query.before[1]))
         # A row comparison: both SQLite and PostgreSQL walk the (…, created_at, id) index with it.
