@@ -1,0 +1,4 @@
+-- Nothing to change on SQLite: PostgreSQL's 0006 makes the journal's seq follow commit order, and
+-- here it always has. `seq` is an INTEGER PRIMARY KEY, drawn as max(seq) + 1 by the one writer
+-- that holds the database's write lock, which it keeps until its commit. Recorded all the same,
+-- so both dialects carry the same migration versions.
