@@ -111,6 +111,8 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
         store_sql_checks: dict[str, dict[str, int]] = {}
         measured_runs: dict[str, list[tuple[Timing, int, int]]] = {}
         for r in range(sizes.rounds):
+            if r:
+                await reset_pg_schema(schema)  # like the files: no round inherits an earlier one's rows
             floor_runs["dict"].append(floors.dict_floor(n_mem))
             floor_runs["sqlite3"].append(floors.sqlite_floor(workdir / f"floor{r}.db", n_sqlite))
             floor_runs["asyncpg"].append(await floors.postgres_floor(dsn, n_pg))
