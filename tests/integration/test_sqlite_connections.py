@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_protocols import StoreError
 
 
 def _setting(connection: sqlite3.Connection, pragma: str) -> object:
@@ -44,3 +48,24 @@ async def test_an_existing_file_keeps_its_page_size(tmp_path: Path) -> None:
         assert (await service.get_interrupt(created.id)) is not None
         assert db._writer is not None
         assert _setting(db._writer, "page_size") == 4096
+
+
+def _open_descriptors(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.readlink(fd).startswith(str(path))
+        except OSError:
+            continue  # closed while listing
+    return count
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error_and_leaves_nothing_open(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"not a database, " * 512)
+    db = SQLiteDatabase(path)
+    for _ in range(2):  # and a second try fails the same way
+        with pytest.raises(StoreError, match="cannot open SQLite database"):
+            db.read(lambda c: c.execute("SELECT 1").fetchall())
+    assert _open_descriptors(path) == 0

@@ -99,8 +99,10 @@ class SQLiteDatabase:
         if self._writer is not None:
             return
         memory = self.path == ":memory:"
+        opened: list[sqlite3.Connection] = []  # closed again if opening fails half-way
         try:
             writer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+            opened.append(writer)
             if not memory:
                 writer.execute(_NEW_FILE_PAGE_SIZE)
                 writer.execute("PRAGMA journal_mode=WAL")
@@ -115,10 +117,13 @@ class SQLiteDatabase:
                 reader = sqlite3.connect(
                     self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
                 )
+                opened.append(reader)
                 for pragma in _CONNECTION_PRAGMAS:
                     reader.execute(pragma)
                 reader.row_factory = sqlite3.Row
         except sqlite3.Error as exc:
+            for connection in opened:  # e.g. the file is not a database: nothing may stay open
+                connection.close()
             raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         self._writer, self._reader = writer, reader
 
