@@ -37,6 +37,7 @@ class Timing:
     def as_dict(self) -> dict[str, float]:
         return {
             "operations": self.operations,
+            "samples": len(self.latencies),  # one latency per operation timed
             "seconds": round(self.seconds, 4),
             "per_second": round(self.per_second, 1),
             "p50_ms": round(self.p50_ms, 4),
