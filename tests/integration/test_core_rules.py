@@ -15,6 +15,7 @@ import pytest
 
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store import MemoryStore
+from jeeves_control_tower.store.listing import InterruptQuery
 from jeeves_protocols import (
     InterruptKind,
     InterruptNotFoundError,
@@ -169,6 +170,9 @@ async def test_ids_of_the_wrong_type_are_simply_not_found(harness: Harness, bad_
     assert await service.get_interrupt(bad_id) is None
     assert await service.get_pending_for_request(bad_id) is None
     assert await service.get_pending_for_session(bad_id) == []
+    if bad_id is not None:  # None as a listing filter means "any"
+        assert await service.list_interrupts(InterruptQuery(session_id=bad_id)) == []
+        assert await service.list_interrupts(InterruptQuery(user_id=bad_id, status=InterruptStatus.PENDING)) == []
     assert await service.respond(bad_id, InterruptResponse(text="x")) is None
     assert await service.cancel(bad_id) is None
     with pytest.raises(InterruptNotFoundError):

@@ -266,6 +266,9 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         Without a status filter, one past its expiry is expired on the spot and listed as such.
         The expired filter first expires whatever is due, so none is missing from it.
         """
+        keys = (query.user_id, query.session_id, query.request_id, query.before[1] if query.before else None)
+        if not all(key is None or check.could_be_stored(key) for key in keys):
+            return []  # as the other lookups: a key no store could hold matches nothing, on every store
         await self._ensure_open()
         if query.status is InterruptStatus.EXPIRED:
             await self.expire_pending()
