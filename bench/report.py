@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.store_sql import SEED_INDEXES_ONLY
+
 # label in the round-trip table -> (floor it is compared with, target ratio to that floor)
 ROUND_TRIP_TARGETS = {
     "memory, 1 agent": ("dict", None),
@@ -59,7 +61,7 @@ def round_trip_section(results: dict[str, Any]) -> str:
                      f"{reference['p50_ms']:.3f}", f"{reference['p99_ms']:.3f}",
                      f"{reference['ratio_to_floor']:.2f}x sqlite3",
                      "(no target: the ceiling of a store indexed for the seed's queries alone)"
-                     if label.endswith("the seed's indexes only") else "(no target: the schema's ceiling)"])
+                     if label.endswith(SEED_INDEXES_ONLY) else "(no target: the schema's ceiling)"])
     text = table(["round trip", "per second", "p50 ms", "p99 ms", "vs floor", "target"], rows)
     frames = results.get("sqlite_wal_frames")
     if frames:

@@ -118,7 +118,7 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
             floor_runs["asyncpg"].append(await floors.postgres_floor(dsn, n_pg))
             for seed_indexes_only in (False, True):
                 for per_commit in (1, 16):
-                    label = f"{per_commit} per commit" + (", the seed's indexes only" if seed_indexes_only else "")
+                    label = store_sql.label(per_commit, seed_indexes_only)
                     sql_timing, sql_resolved, sql_events = await store_sql.store_sql(
                         workdir / f"sql{per_commit}-{seed_indexes_only}-{r}.db", n_sqlite, per_commit,
                         seed_indexes_only=seed_indexes_only)

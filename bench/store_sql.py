@@ -63,6 +63,14 @@ API_INDEXES = (
 )
 
 
+SEED_INDEXES_ONLY = "the seed's indexes only"
+
+
+def label(per_commit: int, seed_indexes_only: bool) -> str:
+    """How the benchmark names one reference: "16 per commit, the seed's indexes only"."""
+    return f"{per_commit} per commit" + (f", {SEED_INDEXES_ONLY}" if seed_indexes_only else "")
+
+
 async def _migrated(path: Path, seed_indexes_only: bool) -> None:
     store = SQLiteDatabase(path).interrupt_store()
     await store.open()
@@ -133,8 +141,7 @@ def main() -> None:
                 path = Path(workdir) / f"sql{per_commit}-{seed_indexes_only}.db"
                 timing, resolved, events = asyncio.run(
                     store_sql(path, count, per_commit, seed_indexes_only=seed_indexes_only))
-                schema = "the seed's indexes only" if seed_indexes_only else "the full schema"
-                print(f"store's SQL, {per_commit} per commit, {schema}: {timing.per_second:,.0f} round trips/s"
+                print(f"store's SQL, {label(per_commit, seed_indexes_only)}: {timing.per_second:,.0f} round trips/s"
                       f" ({resolved:,} resolved, {events:,} journal rows)")
 
 
