@@ -79,7 +79,7 @@ def wake_section(results: dict[str, Any]) -> str:
         target = WAKE_TARGETS_MS["across processes" if label.startswith("across") else "in-process"]
         rows.append([label, f"{timing['p50_ms']:.3f}", f"{timing['p99_ms']:.3f}",
                      f"p99 < {target:g} ms: {verdict(timing['p99_ms'] < target)}"])
-    return table(["wake: respond returns → wait_for_response returns", "p50 ms", "p99 ms", "target"], rows)
+    return table(["wake: commit heard by the responder → wait_for_response returns", "p50 ms", "p99 ms", "target"], rows)
 
 
 def scale_section(results: dict[str, Any]) -> str:

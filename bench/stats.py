@@ -40,6 +40,7 @@ class Timing:
             "samples": len(self.latencies),  # one latency per operation timed
             "seconds": round(self.seconds, 4),
             "per_second": round(self.per_second, 1),
+            "min_ms": round(min(self.latencies) * 1000, 4) if self.latencies else 0.0,
             "p50_ms": round(self.p50_ms, 4),
             "p99_ms": round(self.p99_ms, 4),
             "mean_ms": round(statistics.fmean(self.latencies) * 1000, 4) if self.latencies else 0.0,
