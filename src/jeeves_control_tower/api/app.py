@@ -38,6 +38,9 @@ class Settings:
     #: How often an event stream re-reads the journal when nothing in this process woke it.
     sse_poll_seconds: float = 0.5
     keepalive_seconds: float = 15.0
+    #: How often an open event stream re-checks its token against the token store; a revoked
+    #: token (or one whose user or role changed) ends its streams within this plus one poll.
+    sse_reauth_seconds: float = 2.0
     #: Start and stop the service with the app (False when the caller manages its lifecycle).
     manage_service: bool = True
     #: Run the webhook dispatcher in this process (when webhooks are given and managed here).

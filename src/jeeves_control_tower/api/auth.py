@@ -18,6 +18,7 @@ __all__ = [
     "authenticate",
     "authenticated",
     "authenticated_stream",
+    "still_valid",
     "require",
     "ensure_visible",
     "RateLimiter",
@@ -94,6 +95,27 @@ async def authenticated(request: Request) -> None:
 async def authenticated_stream(request: Request) -> None:
     """The same for the event stream, which also takes `?access_token=`."""
     await authenticate(request, allow_query=True)
+
+
+async def still_valid(request: Request, principal: Principal) -> Optional[str]:
+    """Why the request's token no longer stands for `principal`, or None while it does.
+
+    A long-lived request (the event stream) calls this again and again: it reads the token store
+    each time (no cache, no rate limit), so a revocation made through any instance counts."""
+    secret = _bearer(request, allow_query=True)
+    if secret is None:
+        return "the token is gone"
+    tokens: TokenRegistry = request.app.state.tokens
+    try:
+        record = await tokens.authenticate(secret)
+    except Exception:  # any failure: the token cannot be confirmed, so it no longer passes
+        return "the token could not be re-checked"
+    if record is None:
+        return "the token was revoked"
+    if record.user_id != principal.user_id or record.role is not principal.role:
+        # What the stream filters by was decided from the old user and role.
+        return "the token's user or role changed"
+    return None
 
 
 def require(principal: Principal, *roles: Role) -> None:

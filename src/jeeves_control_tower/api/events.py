@@ -5,6 +5,13 @@ with `Last-Event-ID` and misses nothing. The stream sleeps between reads: a chan
 process (a store listener, or a route that just wrote) wakes it at once; changes written by
 another process are picked up by a short poll. A `: keepalive` comment keeps proxies from
 closing an idle stream.
+
+A stream re-checks its token against the token store every `Settings.sse_reauth_seconds`, idle
+or not, and ends (after a `: closed: <why>` comment) once the token is revoked, by any instance,
+or no longer stands for the same user and role. The client's reconnect then gets the 401.
+
+A position (`Last-Event-ID` or `?last_event_id=`) is ASCII digits up to the journal's 64-bit
+`seq` (2**63 - 1); anything else is refused with a 422 problem before the stream opens.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Optional
@@ -19,14 +27,28 @@ from typing import Optional
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from jeeves_protocols import InvalidInterruptError
+
 from ..store.base import InterruptEvent, InterruptStore
 from ..store.listing import EventQuery
-from .auth import authenticate, authenticated_stream
-from .errors import ApiError
+from .auth import Principal, authenticate, authenticated_stream, still_valid
 from .models import problems
 from .tokens import Role
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated_stream)])
+
+#: The largest journal position: `seq` is a signed 64-bit integer on PostgreSQL (and SQLite).
+MAX_EVENT_ID = 2**63 - 1
+# Plain decimal digits only: int() would also take " 5", "+5", "5_0" and other scripts' digits.
+# 19 digits hold MAX_EVENT_ID; the length cap keeps int() away from huge strings.
+_POSITION = re.compile(r"[0-9]{1,19}")
+
+
+def parse_event_id(raw: str, name: str) -> int:
+    """A journal position from the header or the query string; a 422 problem if it is not one."""
+    if _POSITION.fullmatch(raw) is None or int(raw) > MAX_EVENT_ID:
+        raise InvalidInterruptError(f"{name} must be a decimal integer from 0 to {MAX_EVENT_ID}", field=name)
+    return int(raw)
 
 
 class EventHub:
@@ -67,12 +89,24 @@ async def stream_events(
     poll: float,
     keepalive: float,
     is_disconnected: Callable[[], Awaitable[bool]],
+    still_valid: Optional[Callable[[], Awaitable[Optional[str]]]] = None,
+    reauth: float = 2.0,
 ) -> AsyncIterator[str]:
+    """The stream's body. `still_valid` (why the caller may no longer read it, or None) runs every
+    `reauth` seconds; the wait for new events never outlasts the next check, so an idle stream
+    ends as promptly as a busy one."""
     after = query.after_seq
     last_sent = time.monotonic()
+    next_check = last_sent + reauth
     with hub.subscription() as woken:
         yield ": connected\n\n"
         while not await is_disconnected():
+            if still_valid is not None and time.monotonic() >= next_check:
+                reason = await still_valid()
+                if reason is not None:
+                    yield f": closed: {reason}\n\n"
+                    return
+                next_check = time.monotonic() + reauth
             woken.clear()
             batch = await store.events_for(EventQuery(after, query.user_id, query.session_id, query.limit))
             for event in batch:
@@ -82,8 +116,9 @@ async def stream_events(
                 last_sent = time.monotonic()
                 if len(batch) == query.limit:
                     continue  # more are waiting: no sleep
+            wait = poll if still_valid is None else min(poll, max(0.0, next_check - time.monotonic()))
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(woken.wait(), poll)
+                await asyncio.wait_for(woken.wait(), wait)
             if time.monotonic() - last_sent >= keepalive:
                 last_sent = time.monotonic()
                 yield ": keepalive\n\n"
@@ -103,7 +138,12 @@ async def events(
     request: Request,
     session_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
     user_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
-    last_event_id: Optional[int] = Query(default=None, ge=0),
+    last_event_id: Optional[int] = Query(
+        default=None,
+        ge=0,
+        le=MAX_EVENT_ID,
+        description="resume after this journal position (the `Last-Event-ID` header wins)",
+    ),
     access_token: Optional[str] = Query(
         default=None, description="for EventSource, which cannot send headers"
     ),
@@ -112,14 +152,13 @@ async def events(
     principal = await authenticate(request, allow_query=True)
     if principal.role is Role.RESPONDER:
         user_id = principal.user_id
+    raw_query = request.query_params.get("last_event_id")
+    if raw_query is not None:
+        # The declared int already bounds it; this refuses what pydantic's int would also take.
+        last_event_id = parse_event_id(raw_query, "last_event_id")
     header = request.headers.get("last-event-id")
     if header is not None:
-        try:
-            last_event_id = int(header)
-        except ValueError:
-            raise ApiError(422, "invalid_input", "Last-Event-ID must be an integer") from None
-        if last_event_id < 0:
-            raise ApiError(422, "invalid_input", "Last-Event-ID must not be negative")
+        last_event_id = parse_event_id(header, "Last-Event-ID")
     settings = request.app.state.settings
     query = EventQuery(last_event_id or 0, user_id, session_id)
     body = stream_events(
@@ -129,9 +168,18 @@ async def events(
         poll=settings.sse_poll_seconds,
         keepalive=settings.keepalive_seconds,
         is_disconnected=request.is_disconnected,
+        still_valid=_checker(request, principal),
+        reauth=settings.sse_reauth_seconds,
     )
     return StreamingResponse(
         body,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _checker(request: Request, principal: Principal) -> Callable[[], Awaitable[Optional[str]]]:
+    async def check() -> Optional[str]:
+        return await still_valid(request, principal)
+
+    return check
