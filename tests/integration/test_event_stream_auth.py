@@ -9,17 +9,18 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import httpx
 import pytest
 
 from jeeves_control_tower.api import Settings
 from jeeves_control_tower.api.events import MAX_EVENT_ID
+from jeeves_control_tower.api.tokens import MemoryTokens, TokenRecord
 from jeeves_control_tower.store.generic_sql import dollar, qmark
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
-from jeeves_protocols import InterruptKind
+from jeeves_protocols import InterruptKind, StoreError
 from tests.support.api_server import Api, running_api
 
 #: Small intervals so a test waits a fraction of a second; the default bound is tested apart.
@@ -265,3 +266,33 @@ async def test_a_live_token_keeps_its_stream(make_db: DbFactory) -> None:
                 InterruptKind.CLARIFICATION, "r1", "alice", "s1", question="q"
             )
             assert await next_event(lines) == "interrupt.clarification_needed"
+
+
+class _FailingAfterCreate(MemoryTokens):
+    """A token store that answers the request's own check, then cannot be reached."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reachable = True
+
+    async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]:
+        if not self.reachable:
+            raise StoreError("token store unreachable")
+        return await super()._by_hash(token_hash)
+
+
+async def test_a_token_that_cannot_be_rechecked_ends_the_stream(tmp_path: Path) -> None:
+    """Fail closed: while the token store cannot confirm the token, the stream stops sending."""
+    async with running_api(SQLiteDatabase(tmp_path / "f.db"), over_socket=True, settings=FAST) as api:
+        tokens = _FailingAfterCreate()
+        api.app.state.tokens = tokens
+        secret, _ = await tokens.create("gina", "agent")
+        client = httpx.AsyncClient(
+            base_url=api.base_url, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        )
+        async with client, client.stream("GET", "/v1/events") as response:
+            lines = response.aiter_lines()
+            assert await anext(lines) == ": connected"
+            tokens.reachable = False
+            rest = [line async for line in _until_closed(lines, within=5)]
+        assert ": closed: the token could not be re-checked" in rest
