@@ -165,6 +165,24 @@ def main() -> None:
     help="A private network webhooks may reach, e.g. 127.0.0.0/8 (repeatable) "
     "[env: JEEVES_WEBHOOK_ALLOW_NETWORKS, space-separated]",
 )
+@click.option(
+    "--webhook-timeout",
+    envvar="JEEVES_WEBHOOK_TIMEOUT",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds one delivery attempt may take [env: JEEVES_WEBHOOK_TIMEOUT]",
+)
+@click.option(
+    "--webhook-lease",
+    envvar="JEEVES_WEBHOOK_LEASE",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a claimed delivery stays this process's: after a crash another instance (or "
+    "the restarted one) resends it once this runs out; must exceed --webhook-timeout "
+    "[env: JEEVES_WEBHOOK_LEASE]",
+)
 def serve(
     database_url: str,
     host: str,
@@ -173,6 +191,8 @@ def serve(
     dispatcher: bool,
     rate_limit: Optional[float],
     allow_networks: tuple[str, ...],
+    webhook_timeout: float,
+    webhook_lease: float,
 ) -> None:
     """Run the HTTP API and the inbox page."""
     import uvicorn
@@ -184,7 +204,11 @@ def serve(
 
     db = open_database(database_url)
     metrics = Metrics()  # one registry for the service and the dispatcher, served at /metrics
-    webhooks = WebhookService(db, allow_networks=allow_networks, metrics=metrics)
+    if webhook_lease <= webhook_timeout:
+        raise click.BadParameter("must exceed --webhook-timeout", param_hint="--webhook-lease")
+    webhooks = WebhookService(
+        db, allow_networks=allow_networks, metrics=metrics, timeout=webhook_timeout, lease=webhook_lease
+    )
     service = InterruptService(
         db, sweep_interval=sweep_interval, webhook_service=webhooks, metrics=metrics
     )
@@ -207,7 +231,11 @@ def serve(
     run(first_run_token())
     # Listen before announcing: a client that reads the line below can connect at once (its
     # connection waits in the backlog), and --port 0 reports the port the system picked.
-    sock = socket.create_server((host, port))
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as exc:  # e.g. the port is taken: one line, not a traceback
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
     # Accepted connections inherit TCP_NODELAY from the listener. uvicorn re-wraps a passed socket
     # with proto 0, so asyncio does not set it per connection: without this line every keep-alive
     # response (headers and body are two sends) waited ~40 ms on Nagle + delayed ACK (bench/).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,3 +62,21 @@ def jeeves_serve(
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+def keep_reading(served: Served) -> threading.Thread:
+    """Read the rest of the child's output into `served.output` in a thread: a server that logs
+    every request would otherwise stop, mid-test, on a full pipe nobody reads."""
+    stream = served.process.stdout
+    assert stream is not None
+
+    def read() -> None:
+        try:
+            for line in stream:
+                served.output.append(line)
+        except ValueError:  # jeeves_serve closed the pipe on its way out
+            pass
+
+    reader = threading.Thread(target=read, name="serve-output", daemon=True)
+    reader.start()
+    return reader
