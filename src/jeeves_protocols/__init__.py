@@ -3,6 +3,7 @@
 from .config import DEFAULT_INTERRUPT_CONFIGS, InterruptConfig
 from .enums import TERMINAL_STATUSES, InterruptKind, InterruptStatus
 from .errors import (
+    CorruptInterruptError,
     IdempotencyConflictError,
     InterruptError,
     InterruptExpiredError,
@@ -18,6 +19,7 @@ from .interrupts import FlowInterrupt, InterruptResponse
 from .protocols import DatabaseProtocol, LoggerProtocol, OTelAdapterProtocol, WebhookServiceProtocol
 
 __all__ = [
+    "CorruptInterruptError",
     "DEFAULT_INTERRUPT_CONFIGS",
     "TERMINAL_STATUSES",
     "DatabaseProtocol",

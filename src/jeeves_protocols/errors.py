@@ -10,6 +10,8 @@
     ├── InvalidResponseError         the response does not fit the kind; `.field` names what is needed
     ├── WaitTimeoutError             wait_for_response gave up (also a TimeoutError)
     └── StoreError                   the storage backend failed; the operation did not happen
+        └── CorruptInterruptError    a stored interrupt cannot be read back (also a ValueError);
+                                     `.interrupt_id` and `.column` name it
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidResponseError",
     "WaitTimeoutError",
     "StoreError",
+    "CorruptInterruptError",
 ]
 
 
@@ -139,3 +142,17 @@ class StoreError(InterruptError):
     """The interrupt store failed; nothing was changed."""
 
     code = "store_error"
+
+
+class CorruptInterruptError(StoreError, ValueError):
+    """A stored interrupt cannot be read back."""
+
+    code = "corrupt_interrupt"
+
+    def __init__(
+        self, interrupt_id: str | None, message: str | None = None, *, column: str | None = None
+    ) -> None:
+        #: None when the id itself is what cannot be read.
+        self.interrupt_id = interrupt_id
+        self.column = column
+        super().__init__(message, interrupt_id=interrupt_id, column=column)

@@ -3,16 +3,38 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from .enums import InterruptKind, InterruptStatus
+from .errors import CorruptInterruptError
 
-__all__ = ["FlowInterrupt", "InterruptResponse", "utc_now", "format_time", "parse_time"]
+__all__ = [
+    "FlowInterrupt",
+    "InterruptResponse",
+    "MAX_STORED_DATA_DEPTH",
+    "utc_now",
+    "format_time",
+    "parse_time",
+]
 
 _REQUIRED_COLUMNS = ("id", "kind", "request_id", "user_id", "session_id")
+_OPTIONAL_TEXT_COLUMNS = ("envelope_id", "question", "message", "trace_id", "span_id", "idempotency_key")
+
+#: The deepest `data` (objects and arrays, the object itself being level 1) a stored row may
+#: hold and still be read. At or above the write limit (services.validation.MAX_DATA_DEPTH), so
+#: whatever was accepted stays readable, and below the 255 levels past which pydantic-core
+#: refuses to serialise, so whatever is read can be served: a row past it is unreadable.
+MAX_STORED_DATA_DEPTH = 200
+#: JSON text shorter than this cannot nest deeper than the limit (every level costs two
+#: brackets), so most rows skip the walk that measures depth.
+_DEPTH_NEEDS_WALK = 2 * (MAX_STORED_DATA_DEPTH + 1)
+#: A \uD800-\uDFFF escape: json.loads turns a lone one into a str that has no UTF-8 form.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def utc_now() -> datetime:
@@ -44,14 +66,107 @@ _KINDS = {kind.value: kind for kind in InterruptKind}
 _STATUSES = {status.value: status for status in InterruptStatus}
 
 
-def _json_object(value: Any, column: str) -> Any:
-    if value is None or isinstance(value, Mapping):
-        return value
+class _Unreadable(Exception):
+    """Internal: why one column cannot be read; from_db_row names the interrupt around it."""
+
+    def __init__(self, column: str, cause: str) -> None:
+        super().__init__(f"column {column!r}: {cause}")
+        self.column = column
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # NaN and Infinity are not JSON: nothing could serve them back (allow_nan=False).
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # "1e999" decodes to inf, which no JSON response can hold
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def _decode_json(value: str | bytes | bytearray, column: str) -> Any:
+    try:
+        return json.loads(value, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise _Unreadable(column, "JSON nested too deeply to decode") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the refusals above
+        raise _Unreadable(column, f"not valid JSON ({exc})") from None
+
+
+def _fit_problem(root: Any, max_depth: int) -> Optional[str]:
+    """What keeps decoded JSON from being served: depth past the limit or a lone surrogate.
+    Walked with a stack, so no nesting exhausts Python's."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if not node.isascii():
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "holds a lone surrogate, which has no UTF-8 form"
+        elif isinstance(node, dict):
+            if depth > max_depth:
+                return f"nested deeper than {MAX_STORED_DATA_DEPTH} levels"
+            for key, item in node.items():
+                stack.append((key, depth))
+                stack.append((item, depth + 1))
+        elif isinstance(node, list):
+            if depth > max_depth:
+                return f"nested deeper than {MAX_STORED_DATA_DEPTH} levels"
+            stack.extend((item, depth + 1) for item in node)
+    return None
+
+
+def _json_object(value: Any, column: str) -> Optional[dict[str, Any]]:
+    """A JSON-object column (`data`, `response`) as a fresh dict: JSON text (str or bytes), an
+    already decoded mapping, or None (also JSON `null`). Anything else is unreadable."""
+    if value is None:
+        return None
     if value == "{}":  # most rows' `data`: skip the decoder
         return {}
     if isinstance(value, (str, bytes, bytearray)):
-        return json.loads(value) if value else None
-    raise TypeError(f"column {column!r} must be JSON text or a mapping, not {type(value).__name__}")
+        if not value:
+            return None
+        decoded = _decode_json(value, column)
+        if decoded is None:
+            return None
+        text = value if isinstance(value, str) else value.decode("utf-8")
+        needs_walk = len(text) >= _DEPTH_NEEDS_WALK or _SURROGATE_ESCAPE.search(text) is not None
+    elif isinstance(value, Mapping):
+        decoded, needs_walk = value, bool(value)
+    else:
+        raise _Unreadable(column, f"must be JSON text or a mapping, not {type(value).__name__}")
+    if not isinstance(decoded, Mapping):
+        raise _Unreadable(column, f"must be a JSON object, not {type(decoded).__name__}")
+    if needs_walk:
+        # A response holds its `data` one level down: the limit is on that `data`.
+        problem = _fit_problem(decoded, MAX_STORED_DATA_DEPTH + (column == "response"))
+        if problem is not None:
+            raise _Unreadable(column, problem)
+    if not all(isinstance(key, str) for key in decoded):
+        raise _Unreadable(column, "has a key that is not a string")
+    return dict(decoded)
+
+
+def _text(value: Any, column: str) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise _Unreadable(column, f"must be text, not {type(value).__name__}")
+
+
+def _time(value: Any, column: str) -> Optional[datetime]:
+    try:
+        return parse_time(value)
+    except (TypeError, ValueError, OverflowError) as exc:  # the last: datetime.min in a +hh zone
+        raise _Unreadable(column, f"not a time ({exc})") from None
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass(slots=True)
@@ -85,13 +200,29 @@ class InterruptResponse:
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> InterruptResponse:
+        """Rebuild from the `to_dict()` form (as stored with an interrupt); unknown keys are ignored.
+
+        Raises CorruptInterruptError, naming the field, for a value of another form.
+        """
+        try:
+            return cls._from_dict(value)
+        except _Unreadable as exc:
+            raise CorruptInterruptError(None, f"response cannot be read: {exc}", column=exc.column) from None
+
+    @classmethod
+    def _from_dict(cls, value: Any) -> InterruptResponse:
+        if not isinstance(value, Mapping):
+            raise _Unreadable("response", f"must be a JSON object, not {type(value).__name__}")
+        approved = value.get("approved")
+        if approved is not None and not isinstance(approved, bool):
+            raise _Unreadable("response.approved", f"must be true, false or null, not {_describe(approved)}")
         return cls(
-            text=value.get("text"),
-            approved=value.get("approved"),
-            decision=value.get("decision"),
-            data=dict(value.get("data") or {}),
-            received_at=parse_time(value.get("received_at")),
-            responder_id=value.get("responder_id"),
+            text=_text(value.get("text"), "response.text"),
+            approved=approved,
+            decision=_text(value.get("decision"), "response.decision"),
+            data=_json_object(value.get("data"), "response.data") or {},
+            received_at=_time(value.get("received_at"), "response.received_at"),
+            responder_id=_text(value.get("responder_id"), "response.responder_id"),
         )
 
 
@@ -171,29 +302,79 @@ class FlowInterrupt:
         """Rebuild from a row: times as ISO text or datetimes, JSON columns as text or mappings.
 
         Only id, kind, request_id, user_id and session_id are required; the rest take their defaults.
+        A row that cannot be read back (a column missing or of the wrong type, an unknown kind
+        or status, a time or JSON that does not parse, `data` nested past MAX_STORED_DATA_DEPTH)
+        raises CorruptInterruptError naming the interrupt and the column; nothing else escapes.
         """
+        # Duck-typed: a driver's record (asyncpg.Record) reads like a mapping without being one.
+        if not isinstance(row, Mapping) and not callable(getattr(row, "get", None)):
+            raise CorruptInterruptError(None, f"an interrupt row must be a mapping, not {type(row).__name__}")
+        raw_id = row.get("id")
+        interrupt_id = raw_id if isinstance(raw_id, str) else None
+        try:
+            return cls._from_db_row(row, interrupt_id)
+        except _Unreadable as exc:
+            name = repr(interrupt_id) if interrupt_id is not None else "with an unreadable id"
+            raise CorruptInterruptError(
+                interrupt_id, f"stored interrupt {name} cannot be read: {exc}", column=exc.column
+            ) from None
+
+    @classmethod
+    def _from_db_row(cls, row: Mapping[str, Any], interrupt_id: Optional[str]) -> FlowInterrupt:
         missing = [name for name in _REQUIRED_COLUMNS if row.get(name) is None]
         if missing:
-            raise ValueError(f"interrupt row lacks required column(s): {', '.join(missing)}")
+            also = f" (as are {', '.join(missing[1:])})" if len(missing) > 1 else ""
+            raise _Unreadable(missing[0], f"missing or null{also}")
+        if interrupt_id is None:
+            raise _Unreadable("id", f"must be text, not {type(row['id']).__name__}")
+        kind_value = row["kind"]
+        # A dict lookup first: calling an Enum class to find a member costs several times more.
+        kind = _KINDS.get(kind_value) if isinstance(kind_value, str) else None
+        if kind is None:
+            raise _Unreadable("kind", f"unknown interrupt kind {_describe(kind_value)}")
+        status_value = row.get("status") or "pending"
+        status = _STATUSES.get(status_value) if isinstance(status_value, str) else None
+        if status is None:
+            raise _Unreadable("status", f"unknown status {_describe(status_value)}")
+        texts = [_text(row[name], name) for name in _REQUIRED_COLUMNS[2:]]
+        optional = [_text(row.get(name), name) for name in _OPTIONAL_TEXT_COLUMNS]
         response = _json_object(row.get("response"), "response")
-        created_at = parse_time(row.get("created_at"))
+        created_at = _time(row.get("created_at"), "created_at")
         return cls(
-            id=str(row["id"]),
-            # A dict lookup first: calling an Enum class to find a member costs several times more.
-            kind=_KINDS.get(row["kind"]) or InterruptKind(row["kind"]),
-            request_id=row["request_id"],
-            user_id=row["user_id"],
-            session_id=row["session_id"],
-            envelope_id=row.get("envelope_id"),
-            question=row.get("question"),
-            message=row.get("message"),
-            data=dict(_json_object(row.get("data"), "data") or {}),
-            status=_STATUSES.get(row.get("status") or "pending") or InterruptStatus(row["status"]),
-            response=InterruptResponse.from_dict(response) if response is not None else None,
+            interrupt_id,
+            kind,
+            texts[0],  # type: ignore[arg-type]  # required columns are not None (checked above)
+            texts[1],  # type: ignore[arg-type]
+            texts[2],  # type: ignore[arg-type]
+            envelope_id=optional[0],
+            question=optional[1],
+            message=optional[2],
+            data=_json_object(row.get("data"), "data") or {},
+            status=status,
+            response=InterruptResponse._from_dict(response) if response is not None else None,
             created_at=created_at if created_at is not None else utc_now(),
-            expires_at=parse_time(row.get("expires_at")),
-            resolved_at=parse_time(row.get("resolved_at")),
-            trace_id=row.get("trace_id"),
-            span_id=row.get("span_id"),
-            idempotency_key=row.get("idempotency_key"),
+            expires_at=_time(row.get("expires_at"), "expires_at"),
+            resolved_at=_time(row.get("resolved_at"), "resolved_at"),
+            trace_id=optional[3],
+            span_id=optional[4],
+            idempotency_key=optional[5],
         )
+
+    @classmethod
+    def from_json(cls, text: str | bytes | bytearray, *, interrupt_id: Optional[str] = None) -> FlowInterrupt:
+        """Rebuild from the JSON text of `to_dict()` (or a row's columns as one JSON object, as
+        a journal stores them). Raises CorruptInterruptError like `from_db_row`; `interrupt_id`
+        names the interrupt if the text is too broken to tell."""
+        try:
+            row = _decode_json(text, "payload")
+        except _Unreadable as exc:
+            raise CorruptInterruptError(
+                interrupt_id, f"stored interrupt {interrupt_id!r} cannot be read: {exc}", column=exc.column
+            ) from None
+        if not isinstance(row, Mapping):
+            raise CorruptInterruptError(
+                interrupt_id,
+                f"stored interrupt {interrupt_id!r} cannot be read: JSON {type(row).__name__}, not an object",
+                column="payload",
+            )
+        return cls.from_db_row(row)

@@ -15,7 +15,7 @@ SERVICE = ["InterruptService", "InterruptConfig", "DEFAULT_INTERRUPT_CONFIGS"]
 ERRORS = [
     "InterruptError", "InvalidInterruptError", "IdempotencyConflictError", "InterruptNotFoundError",
     "InterruptNotPendingError", "InterruptExpiredError", "ResponderMismatchError", "InvalidResponseError",
-    "WaitTimeoutError", "StoreError",
+    "WaitTimeoutError", "StoreError", "CorruptInterruptError",
 ]
 
 PROMISED = {

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from jeeves_protocols import (
+    CorruptInterruptError,
     IdempotencyConflictError,
     InterruptError,
     InterruptNotFoundError,
@@ -35,6 +36,8 @@ STATUS_FOR: tuple[tuple[type[InterruptError], int], ...] = (
     (InterruptNotPendingError, 409),
     (ResponderMismatchError, 403),
     (WaitTimeoutError, 408),
+    # Not 503: a retry cannot help a row that is stored unreadable; it needs an operator.
+    (CorruptInterruptError, 500),
     (StoreError, 503),
 )
 

@@ -95,9 +95,15 @@ class EventQuery:
 
 
 def list_statement(
-    query: InterruptQuery, placeholder: Placeholder, time_param: Callable[[datetime], Any]
+    query: InterruptQuery,
+    placeholder: Placeholder,
+    time_param: Callable[[datetime], Any],
+    *,
+    resume_after: Optional[tuple[Any, Any]] = None,
 ) -> tuple[str, tuple[Any, ...]]:
-    """`time_param` turns the cursor's time into the dialect's column value (text or timestamptz)."""
+    """`time_param` turns the cursor's time into the dialect's column value (text or timestamptz).
+    `resume_after` is the (created_at, id) of the last row already read, as the driver gave them
+    (that row may be unreadable, its time no datetime): it takes the place of `before`, being past it."""
     tests: list[str] = []
     params: list[Any] = []
     for column, value in query.equalities():
@@ -112,8 +118,11 @@ def list_statement(
     if due_after is not None:
         params.append(time_param(due_after))
         tests.append(f"(expires_at IS NULL OR expires_at > {placeholder(len(params))})")
-    if query.before is not None:
-        params.extend((time_param(query.before[0]), query.before[1]))
+    before = (time_param(query.before[0]), query.before[1]) if query.before is not None else None
+    if resume_after is not None:
+        before = resume_after
+    if before is not None:
+        params.extend(before)
         # A row comparison: both SQLite and PostgreSQL walk the (…, created_at, id) index with it.
         tests.append(f"(created_at, id) < ({placeholder(len(params) - 1)}, {placeholder(len(params))})")
     sql = "SELECT * FROM jeeves_interrupts"
@@ -123,13 +132,15 @@ def list_statement(
     return sql, (*params, query.limit)
 
 
-_EVENTS_SELECT = "SELECT seq, event_type, sequence, payload, created_at FROM jeeves_interrupt_events"
+_EVENTS_SELECT = (
+    "SELECT seq, event_type, sequence, payload, created_at, interrupt_id FROM jeeves_interrupt_events"
+)
 
 
 def events_statement(
     query: EventQuery, placeholder: Placeholder, select: str = _EVENTS_SELECT, *, column_prefix: str = ""
 ) -> tuple[str, tuple[Any, ...]]:
-    """`select` yields seq, event_type, sequence, payload, created_at; a select that joins other
+    """`select` yields seq, event_type, sequence, payload, created_at, interrupt_id; a select that joins other
     tables names the journal's columns through `column_prefix` (e.g. "e.")."""
     c = column_prefix
     conditions: list[tuple[str, Any]] = [(f"{c}seq >", query.after_seq)]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Dict, List, Optional
 
@@ -32,6 +33,7 @@ from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard, InterruptEvent
 from .generic_sql import dollar, insert_statement, update_statement
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
 from .pg_group_commit import Batched, GroupCommit, ItemT, Outcome, ResultT
+from .rows import event_from_row, interrupt_from_row, readable, readable_page
 from .sql import migrations, queries
 
 __all__ = ["PostgresDatabase", "PostgresStore", "WAKE_CHANNEL"]
@@ -417,53 +419,61 @@ class PostgresStore(ListenerSet):
             rows = await self._rows("expire_due", now, limit)
         else:
             rows = await self._rows("expire_one", now, limit, interrupt_id)
-        expired = [FlowInterrupt.from_db_row(row) for row in rows]
+        expired = readable(rows, interrupt_from_row)  # an unreadable one stays expired, unreported
         self._announce(interrupt.id for interrupt in expired)
         return expired
 
     async def get(self, interrupt_id: str) -> Optional[FlowInterrupt]:
         rows = await self._rows("get_interrupt", interrupt_id)
-        return FlowInterrupt.from_db_row(rows[0]) if rows else None
+        return interrupt_from_row(rows[0]) if rows else None
 
     async def get_by_idempotency_key(self, key: str) -> Optional[FlowInterrupt]:
         rows = await self._rows("get_by_idempotency_key", key)
-        return FlowInterrupt.from_db_row(rows[0]) if rows else None
+        return interrupt_from_row(rows[0]) if rows else None
 
     async def pending_for_request(self, request_id: str, now: datetime) -> Optional[FlowInterrupt]:
         rows = await self._rows("pending_for_request", request_id, now)
-        return FlowInterrupt.from_db_row(rows[0]) if rows else None
+        found = readable(rows, interrupt_from_row)  # an unreadable newest one is skipped, not raised
+        return found[0] if found else None
 
     async def pending_for_session(
         self, session_id: str, kinds: Optional[frozenset[InterruptKind]], now: datetime
     ) -> list[FlowInterrupt]:
         kind_values = None if kinds is None else [kind.value for kind in kinds]
         rows = await self._rows("pending_for_session", session_id, now, kind_values)
-        return [FlowInterrupt.from_db_row(row) for row in rows]
+        return readable(rows, interrupt_from_row)
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
-        rows = await self._run(*list_statement(query, dollar, lambda moment: moment))
-        return [FlowInterrupt.from_db_row(row) for row in rows]
+        async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> List[Dict[str, Any]]:
+            page = replace(query, limit=limit)
+            return await self._run(*list_statement(page, dollar, lambda moment: moment, resume_after=after))
+
+        return await readable_page(fetch, interrupt_from_row, query.limit, _list_position)
 
     async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
-        return self._events(await self._run(*events_statement(query, dollar)))
+        async def fetch(after: Optional[int], limit: int) -> List[Dict[str, Any]]:
+            page = replace(query, after_seq=query.after_seq if after is None else after, limit=limit)
+            return await self._run(*events_statement(page, dollar))
+
+        return await readable_page(fetch, _event, query.limit, _seq, _seq)
 
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         return await self.events_for(EventQuery(after_seq=seq, limit=limit))
 
-    @staticmethod
-    def _events(rows: List[Dict[str, Any]]) -> list[InterruptEvent]:
-        return [
-            InterruptEvent(
-                seq=row["seq"],
-                type=row["event_type"],
-                sequence=row["sequence"],
-                interrupt=FlowInterrupt.from_db_row(_mapping(row["payload"])),
-                created_at=row["created_at"],
-            )
-            for row in rows
-        ]
+
+def _event(row: Mapping[str, Any]) -> InterruptEvent:
+    """A journal row; its jsonb payload as the driver gave it: text (asyncpg's default) or decoded."""
+    return event_from_row(
+        row["seq"], row["event_type"], row["sequence"], row["payload"], row["created_at"],
+        row.get("interrupt_id"),
+    )
 
 
-def _mapping(value: Any) -> Dict[str, Any]:
-    """A jsonb value as the driver gave it: text (asyncpg's default) or already decoded."""
-    return dict(json.loads(value) if isinstance(value, (str, bytes)) else value)
+def _seq(row: Mapping[str, Any]) -> int:
+    return int(row["seq"])
+
+
+def _list_position(row: Mapping[str, Any]) -> Optional[tuple[Any, Any]]:
+    """Where a listing continues past this row: its (created_at, id) as the driver gave them."""
+    return (row["created_at"], row["id"])
+

@@ -16,6 +16,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, TypeVar
@@ -27,6 +28,7 @@ from ._listeners import ListenerSet
 from .base import CREATED_SEQUENCE, TERMINAL_SEQUENCE, Finish, FinishOutcome, Guard, InterruptEvent
 from .generic_sql import insert_statement, is_read_only, qmark, update_statement
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
+from .rows import event_from_row, interrupt_from_row, readable, readable_page
 from .sql import migrations, queries
 
 __all__ = ["SQLiteDatabase", "SQLiteStore"]
@@ -61,7 +63,7 @@ _CONNECTION_PRAGMAS = (
 _Q = queries("sqlite")
 #: Journal rows with their interrupt as it stood (see `event_payload` in queries/sqlite.sql).
 _EVENTS_SELECT = (
-    f"SELECT e.seq, e.event_type, e.sequence, {_Q['event_payload']} AS payload, e.created_at"
+    f"SELECT e.seq, e.event_type, e.sequence, {_Q['event_payload']} AS payload, e.created_at, e.interrupt_id"
     " FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id"
 )
 #: The writer never checkpoints inline (a checkpoint copies and fsyncs megabytes, and it would
@@ -391,7 +393,44 @@ def _kinds_list(kinds: Optional[frozenset[InterruptKind]]) -> str:
 
 
 def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
-    return FlowInterrupt.from_db_row(dict(row))
+    return interrupt_from_row(dict(row))
+
+
+def _event(row: sqlite3.Row) -> InterruptEvent:
+    return event_from_row(
+        row["seq"], row["event_type"], row["sequence"], row["payload"], row["created_at"], row["interrupt_id"]
+    )
+
+
+def _seq(row: sqlite3.Row) -> int:
+    return int(row["seq"])
+
+
+def _text_or_bytes(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw  # from_db_row refuses bytes where text belongs: only this row is unreadable
+
+
+def _fetch_all(
+    connection: sqlite3.Connection, statement: str, params: Any, *, tolerant: bool = False
+) -> list[sqlite3.Row]:
+    """The rows of a read. Text that is not UTF-8 (written by another tool) fails a whole fetch
+    in sqlite3; then the read runs again with such text as bytes, so that only its row is
+    unreadable. A write's RETURNING must not run twice, so it asks for `tolerant` up front."""
+    if not tolerant:
+        try:
+            return connection.execute(statement, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+    connection.text_factory = _text_or_bytes
+    try:
+        return connection.execute(statement, params).fetchall()
+    finally:
+        connection.text_factory = str
+
 
 
 def _journal(
@@ -504,10 +543,12 @@ class SQLiteStore(ListenerSet):
         at = format_time(now)
 
         def expire(connection: sqlite3.Connection) -> list[sqlite3.Row]:
+            # Tolerant: one row of text that is not UTF-8 must not roll back (and so stall) the sweep.
             if interrupt_id is None:
-                rows = connection.execute(_Q["expire_due"], {"now": at, "limit": limit}).fetchall()
+                statement, params = _Q["expire_due"], {"now": at, "limit": limit}
             else:
-                rows = connection.execute(_Q["expire_one"], {"now": at, "id": interrupt_id}).fetchall()
+                statement, params = _Q["expire_one"], {"now": at, "id": interrupt_id}
+            rows = _fetch_all(connection, statement, params, tolerant=True)
             if rows:
                 connection.execute(
                     _Q["journal_many"],
@@ -520,22 +561,23 @@ class SQLiteStore(ListenerSet):
                 )
             return rows
 
-        expired = [_interrupt(row) for row in await self.database.write(expire)]
+        expired = readable(await self.database.write(expire), _interrupt)  # an unreadable one stays expired
         self._announce(interrupt.id for interrupt in expired)
         return expired
 
     async def get(self, interrupt_id: str) -> Optional[FlowInterrupt]:
-        row = self.database.read(lambda c: c.execute(_Q["get_interrupt"], {"id": interrupt_id}).fetchone())
-        return _interrupt(row) if row is not None else None
+        rows = self.database.read(lambda c: _fetch_all(c, _Q["get_interrupt"], {"id": interrupt_id}))
+        return _interrupt(rows[0]) if rows else None
 
     async def get_by_idempotency_key(self, key: str) -> Optional[FlowInterrupt]:
-        row = self.database.read(lambda c: c.execute(_Q["get_by_idempotency_key"], {"key": key}).fetchone())
-        return _interrupt(row) if row is not None else None
+        rows = self.database.read(lambda c: _fetch_all(c, _Q["get_by_idempotency_key"], {"key": key}))
+        return _interrupt(rows[0]) if rows else None
 
     async def pending_for_request(self, request_id: str, now: datetime) -> Optional[FlowInterrupt]:
         params = {"request_id": request_id, "now": format_time(now)}
-        row = self.database.read(lambda c: c.execute(_Q["pending_for_request"], params).fetchone())
-        return _interrupt(row) if row is not None else None
+        rows = self.database.read(lambda c: _fetch_all(c, _Q["pending_for_request"], params))
+        found = readable(rows, _interrupt)  # an unreadable newest one is skipped, not raised
+        return found[0] if found else None
 
     async def pending_for_session(
         self, session_id: str, kinds: Optional[frozenset[InterruptKind]], now: datetime
@@ -545,27 +587,34 @@ class SQLiteStore(ListenerSet):
             "now": format_time(now),
             "kinds": None if kinds is None else json.dumps([kind.value for kind in kinds]),
         }
-        rows = self.database.read(lambda c: c.execute(_Q["pending_for_session"], params).fetchall())
-        return [_interrupt(row) for row in rows]
+        rows = self.database.read(lambda c: _fetch_all(c, _Q["pending_for_session"], params))
+        return readable(rows, _interrupt)
 
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         return await self.events_for(EventQuery(after_seq=seq, limit=limit))
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
-        statement, params = list_statement(query, qmark, format_time)
-        rows = self.database.read(lambda c: c.execute(statement, params).fetchall())
-        return [_interrupt(row) for row in rows]
+        async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> list[sqlite3.Row]:
+            statement, params = list_statement(
+                replace(query, limit=limit), qmark, format_time, resume_after=after
+            )
+            return self.database.read(lambda c: _fetch_all(c, statement, params))
+
+        return await readable_page(fetch, _interrupt, query.limit, _list_position)
 
     async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
-        statement, params = events_statement(query, qmark, _EVENTS_SELECT, column_prefix="e.")
-        rows = self.database.read(lambda c: c.execute(statement, params).fetchall())
-        return [
-            InterruptEvent(
-                seq=row["seq"],
-                type=row["event_type"],
-                sequence=row["sequence"],
-                interrupt=FlowInterrupt.from_db_row(json.loads(row["payload"])),
-                created_at=datetime.fromisoformat(row["created_at"]),
-            )
-            for row in rows
-        ]
+        async def fetch(after: Optional[int], limit: int) -> list[sqlite3.Row]:
+            page = replace(query, after_seq=query.after_seq if after is None else after, limit=limit)
+            statement, params = events_statement(page, qmark, _EVENTS_SELECT, column_prefix="e.")
+            return self.database.read(lambda c: _fetch_all(c, statement, params))
+
+        return await readable_page(fetch, _event, query.limit, _seq, _seq)
+
+
+def _list_position(row: sqlite3.Row) -> Optional[tuple[Any, Any]]:
+    """Where a listing continues past this row: its raw (created_at, id), if those are text (text
+    that was not UTF-8 comes back as bytes, which SQLite would order after every text value)."""
+    created_at, interrupt_id = row["created_at"], row["id"]
+    if isinstance(created_at, str) and isinstance(interrupt_id, str):
+        return (created_at, interrupt_id)
+    return None

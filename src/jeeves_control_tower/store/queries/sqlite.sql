@@ -33,9 +33,13 @@ SELECT i.id, :event_type, :sequence, i.request_id, i.user_id, i.session_id, :at
 coalesce(e.payload, json_object(
     'id', i.id, 'kind', i.kind, 'request_id', i.request_id, 'user_id', i.user_id,
     'session_id', i.session_id, 'envelope_id', i.envelope_id, 'question', i.question,
-    'message', i.message, 'data', json(i.data),
+    -- JSON columns that do not parse (written by another tool) go out quoted, as text that is
+    -- no JSON object: json() would fail the whole query, and from_db_row refuses just that row.
+    'message', i.message,
+    'data', CASE WHEN json_valid(i.data) THEN json(i.data) ELSE quote(i.data) END,
     'status', CASE e.sequence WHEN 1 THEN 'pending' ELSE i.status END,
-    'response', CASE e.sequence WHEN 1 THEN NULL ELSE json(i.response) END,
+    'response', CASE WHEN e.sequence = 1 OR i.response IS NULL THEN NULL
+                     WHEN json_valid(i.response) THEN json(i.response) ELSE quote(i.response) END,
     'created_at', i.created_at, 'expires_at', i.expires_at,
     'resolved_at', CASE e.sequence WHEN 1 THEN NULL ELSE i.resolved_at END,
     'trace_id', i.trace_id, 'span_id', i.span_id, 'idempotency_key', i.idempotency_key))
