@@ -11,8 +11,10 @@ Reads use a second connection: under WAL they see the last commit and never wait
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +75,43 @@ _EVENTS_SELECT = (
 _CHECKPOINT_EVERY_COMMITS = 200
 
 
+# SQLite's primary result codes (sqlite3.h) that name a fault of the file, not of one statement.
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _PROTOCOL, _NOTADB = (
+    5, 6, 8, 10, 11, 13, 14, 15, 26,
+)
+#: After these the connections are closed and the next operation opens them again: a connection
+#: that SQLite opened read-only (the file was not writable then) stays read-only for good, and
+#: one that met a corrupt or unreadable file may hold pages from before the file was restored.
+_REOPEN_AFTER = frozenset({_READONLY, _IOERR, _CORRUPT, _CANTOPEN, _PROTOCOL, _NOTADB})
+
+
+def _primary_code(exc: BaseException) -> Optional[int]:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return _primary_code(exc) in (_BUSY, _LOCKED)
+
+
+def _unwritable(path: str) -> Optional[str]:
+    """Why `path` (or the -wal and -shm files SQLite keeps beside it) cannot be written, if the
+    system says so. os.access asks the kernel, so it sees a read-only mount or an immutable file
+    even for root, who passes every permission bit."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"its folder {folder!r} does not exist"
+    if os.path.isdir(path):
+        return "it is a folder"
+    if not os.access(folder, os.W_OK):
+        return f"its folder {folder!r} is read-only"
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None
+
+
 class SQLiteDatabase:
     """A SQLite file shared by this process's writers (group commit) and readers.
 
@@ -94,12 +133,50 @@ class SQLiteDatabase:
         self._checkpointer: Optional[ThreadPoolExecutor] = None
         self._checkpoint_connection: Optional[sqlite3.Connection] = None
         self._checkpoint: Optional[asyncio.Future[None]] = None
+        self._stale = False  # reopen the connections at the next operation (see _REOPEN_AFTER)
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def store_error(self, exc: BaseException, doing: str = "operation failed") -> StoreError:
+        """The one place a sqlite3 error becomes StoreError (every table of the file comes
+        through here: interrupts, journal, webhooks, tokens): one line naming the file and the
+        cause. The connections are marked for reopening if the error can outlast them."""
+        code = _primary_code(exc)
+        if code in _REOPEN_AFTER and self.path != ":memory:":  # reopening would lose a memory db
+            self._stale = True
+        if code in (_BUSY, _LOCKED):
+            waited = f"{self.busy_timeout:g} s busy timeout"
+            cause = f"is locked by another process (still locked after the {waited})"
+        elif code == _FULL:
+            cause = "cannot grow: the disk is full"
+        elif code in (_READONLY, _CANTOPEN):
+            verb = "written" if os.path.exists(self.path) else "created"
+            reason = _unwritable(self.path)
+            if reason:
+                cause = f"cannot be {verb}: {reason}"
+            else:
+                cause = "is read-only" if code == _READONLY else f"cannot be opened or {verb}"
+        elif code in (_CORRUPT, _NOTADB):
+            cause = "is corrupt or truncated; restore it from a backup"
+        elif code == _IOERR:
+            cause = "could not be read or written (I/O error)"
+        elif isinstance(exc, UnicodeEncodeError):  # a parameter, not the file
+            return _with_cause(StoreError(f"SQLite {doing}: text with no UTF-8 form: {exc}"), exc)
+        else:
+            return _with_cause(StoreError(f"SQLite {doing} on {self.path!r}: {exc}"), exc)
+        message = f"SQLite database {self.path!r} {cause} ({exc})"
+        return _with_cause(StoreError(message, path=self.path, sqlite_code=code), exc)
 
     # -- connections ----------------------------------------------------------------------
 
     def _connect(self) -> None:
-        if self._writer is not None:
+        if self._writer is not None and not self._stale:
             return
+        if self._writer is not None:
+            if self._in_thread or self._checkpoint is not None:
+                return  # a worker thread holds a connection: reopen once it is done
+            self._close_connections()
+        self._stale = False
         memory = self.path == ":memory:"
         opened: list[sqlite3.Connection] = []  # closed again if opening fails half-way
         try:
@@ -126,8 +203,18 @@ class SQLiteDatabase:
         except sqlite3.Error as exc:
             for connection in opened:  # e.g. the file is not a database: nothing may stay open
                 connection.close()
-            raise StoreError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            self._stale = False  # nothing is open: the next operation tries again anyway
+            raise self.store_error(exc, "open failed") from exc
         self._writer, self._reader = writer, reader
+
+    def _close_connections(self) -> None:
+        for connection in {
+            id(c): c for c in (self._checkpoint_connection, self._reader, self._writer) if c is not None
+        }.values():
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
+        self._checkpoint_connection = None
+        self._writer = self._reader = None
 
     async def close(self) -> None:
         # Every write already handed to us commits (or fails) before the connections go.
@@ -138,12 +225,7 @@ class SQLiteDatabase:
         if self._checkpointer is not None:
             self._checkpointer.shutdown(wait=True)
             self._checkpointer = None
-        for connection in {
-            id(c): c for c in (self._checkpoint_connection, self._reader, self._writer) if c is not None
-        }.values():
-            connection.close()
-        self._checkpoint_connection = None
-        self._writer = self._reader = None
+        self._close_connections()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -170,13 +252,13 @@ class SQLiteDatabase:
         assert writer is not None
         try:
             writer.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:  # DatabaseError too: a corrupt file fails here
             if not _is_busy(exc):
-                _fail(batch, exc)
+                self._fail(batch, exc)
                 return
             self._wait_for_lock_in_thread(batch)
             return
-        _settle(self._run_batch(writer, batch))
+        self._settle(self._run_batch(writer, batch))
         self._maybe_checkpoint()
 
     def _maybe_checkpoint(self) -> None:
@@ -220,9 +302,9 @@ class SQLiteDatabase:
             self._in_thread = False
             self._thread_batch = []
             if task.exception() is not None:
-                _fail(batch, task.exception())  # type: ignore[arg-type]
+                self._fail(batch, task.exception())  # type: ignore[arg-type]
             else:
-                _settle(task.result())
+                self._settle(task.result())
             if self._queue and not self._flush_scheduled:
                 self._flush_scheduled = True
                 loop.call_soon(self._flush)
@@ -254,8 +336,23 @@ class SQLiteDatabase:
             return [(future, None, lost.error) for _, future in batch]
         except sqlite3.Error as exc:  # COMMIT, or a savepoint statement, failed
             if writer.in_transaction:
-                writer.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # then the connection is reopened
+                    writer.execute("ROLLBACK")
             return [(future, None, exc) for _, future in batch]
+
+    def _settle(self, outcomes: Iterable[_Outcome]) -> None:
+        for future, result, exc in outcomes:
+            if future.done():
+                continue
+            if exc is None:
+                future.set_result(result)
+            elif isinstance(exc, (sqlite3.Error, UnicodeEncodeError)):  # the latter: no UTF-8 form
+                future.set_exception(self.store_error(exc, "write failed"))
+            else:
+                future.set_exception(exc)
+
+    def _fail(self, batch: Iterable[tuple[Job[Any], asyncio.Future[Any]]], exc: BaseException) -> None:
+        self._settle((future, None, exc) for _, future in batch)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -266,7 +363,7 @@ class SQLiteDatabase:
         try:
             return job(self._reader)
         except (sqlite3.Error, UnicodeEncodeError) as exc:  # the latter: text with no UTF-8 form
-            raise StoreError(f"SQLite read failed: {exc}") from exc
+            raise self.store_error(exc, "read failed") from exc
 
     # -- the seed's DatabaseProtocol ------------------------------------------------------
 
@@ -358,30 +455,9 @@ def _run_in_savepoint(writer: sqlite3.Connection, job: Job[Any], future: asyncio
     return (future, result, None)
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
-def _error(exc: BaseException) -> BaseException:
-    if isinstance(exc, (sqlite3.Error, UnicodeEncodeError)):  # the latter: text with no UTF-8 form
-        store_error = StoreError(f"SQLite write failed: {exc}")
-        store_error.__cause__ = exc
-        return store_error
-    return exc
-
-
-def _settle(outcomes: Iterable[_Outcome]) -> None:
-    for future, result, exc in outcomes:
-        if future.done():
-            continue
-        if exc is None:
-            future.set_result(result)
-        else:
-            future.set_exception(_error(exc))
-
-
-def _fail(batch: Iterable[tuple[Job[Any], asyncio.Future[Any]]], exc: BaseException) -> None:
-    _settle((future, None, exc) for _, future in batch)
+def _with_cause(error: StoreError, cause: BaseException) -> StoreError:
+    error.__cause__ = cause
+    return error
 
 
 @functools.lru_cache(maxsize=256)
@@ -430,7 +506,6 @@ def _fetch_all(
         return connection.execute(statement, params).fetchall()
     finally:
         connection.text_factory = str
-
 
 
 def _journal(
@@ -516,6 +591,12 @@ class SQLiteStore(ListenerSet):
                 connection.execute(
                     _Q["record_migration"], {"version": migration.version, "name": migration.name}
                 )
+            # SQLite opens a file it may not write read-only without a word, and a schema that is
+            # up to date needs no write: rewrite the header's user_version (same value; one page,
+            # once per open) so that a read-only file fails here, at start, and not on the first
+            # answer a human gives.
+            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+            connection.execute(f"PRAGMA user_version={version}")
 
         await self.database.write(migrate)
 

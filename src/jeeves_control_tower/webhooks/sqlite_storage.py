@@ -1,5 +1,9 @@
 """Webhook storage in the SQLite file: each step is one job of the group commit (one writer, so
-journal `seq` order is commit order and fan-out can follow a single cursor without gaps)."""
+journal `seq` order is commit order and fan-out can follow a single cursor without gaps).
+
+Every statement runs through `SQLiteDatabase.read` / `.write`, whose one translation
+(`SQLiteDatabase.store_error`) turns any sqlite3 error into a StoreError naming the file and the
+cause: no try/except around the driver here."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from ..store.sql import queries
 from ..store.sqlite import SQLiteDatabase, SQLiteStore
 from .models import DEAD, DELIVERED, PENDING, Claim, Delivery
 from .policy import event_id, matches
-from .storage import AttemptOutcome, attempt_from_row, claim_from_row, delivery_from_row
+from .storage import AttemptOutcome, attempt_from_row, claims_from_rows, delivery_from_row
 
 __all__ = ["SQLiteWebhookStorage"]
 
@@ -139,13 +143,19 @@ class SQLiteWebhookStorage:
                 " ORDER BY d.next_attempt_at LIMIT ?",
                 (at, at, limit),
             )]
-            claims = []
+            rows = []
             for delivery_id in ids:
                 c.execute(
                     "UPDATE jeeves_webhook_deliveries SET lease_until = ? WHERE id = ?", (until, delivery_id)
                 )
-                row = c.execute(_CLAIM_DETAILS, (delivery_id,)).fetchone()
-                claims.append(claim_from_row(dict(row), now))
+                rows.append(dict(c.execute(_CLAIM_DETAILS, (delivery_id,)).fetchone()))
+            claims, unreadable = claims_from_rows(rows, now)
+            for delivery_id in unreadable:  # dead at once: no attempt could ever send its event
+                c.execute(
+                    "UPDATE jeeves_webhook_deliveries SET status = ?, lease_until = NULL, updated_at = ?"
+                    " WHERE id = ?",
+                    (DEAD, at, delivery_id),
+                )
             return claims
 
         return await self.database.write(run)
