@@ -66,6 +66,6 @@ async def test_a_file_that_is_not_a_database_is_a_store_error_and_leaves_nothing
     path.write_bytes(b"not a database, " * 512)
     db = SQLiteDatabase(path)
     for _ in range(2):  # and a second try fails the same way
-        with pytest.raises(StoreError, match="SQLite database .* is corrupt or truncated"):
+        with pytest.raises(StoreError, match=r"SQLite database .* is corrupt or truncated"):
             db.read(lambda c: c.execute("SELECT 1").fetchall())
     assert _open_descriptors(path) == 0
