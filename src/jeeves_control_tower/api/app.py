@@ -18,7 +18,7 @@ from ..services.interrupt_service import InterruptService
 from . import events, routes
 from . import webhooks as webhook_routes
 from .auth import RateLimiter
-from .errors import install_error_handlers, problem
+from .errors import RETRY_AFTER_SECONDS, install_error_handlers, problem
 from .tokens import TokenRegistry, token_registry_for
 
 __all__ = ["Settings", "create_app"]
@@ -108,13 +108,16 @@ def _add_operational_routes(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["ops"], responses={503: {"description": "the database is unreachable"}})
     async def readyz(request: Request) -> Response:
+        # 503 while the database is unreachable, 200 from the first probe that reaches it again
+        # (the pool, writer and LISTEN connections reconnect by themselves; no restart).
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         try:
             # A real round trip to the database: reading a row that does not exist.
             await request.app.state.service.get_interrupt("readyz-probe")
         except InterruptError as exc:
-            return problem(503, "not_ready", f"database unavailable: {exc.message}")
+            return problem(503, "not_ready", f"database unavailable: {exc.message}", headers=retry)
         except Exception as exc:
-            return problem(503, "not_ready", f"database unavailable: {exc}")
+            return problem(503, "not_ready", f"database unavailable: {exc}", headers=retry)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", tags=["ops"], response_class=Response)

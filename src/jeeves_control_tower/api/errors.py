@@ -1,14 +1,24 @@
-"""RFC 9457 problem documents: every error the API returns, mapped once from the exception tree."""
+"""RFC 9457 problem documents: every error the API returns, mapped once from the exception tree.
+
+A StoreError (the database is unreachable or failed) is 503 with code `store_error` and a
+`Retry-After` header: the operation may be retried (a create with its idempotency key, so a
+create that did commit before the reply was lost is not made twice). Any exception outside the
+tree is a bug: it is logged once with its traceback and answered 500 `internal_error`, still a
+problem document, never the server's plain-text page.
+"""
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, Optional
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jeeves_protocols import (
     CorruptInterruptError,
@@ -23,9 +33,19 @@ from jeeves_protocols import (
     WaitTimeoutError,
 )
 
-__all__ = ["ApiError", "problem", "install_error_handlers", "STATUS_FOR", "PROBLEM_MEDIA_TYPE"]
+__all__ = [
+    "ApiError",
+    "problem",
+    "install_error_handlers",
+    "STATUS_FOR",
+    "PROBLEM_MEDIA_TYPE",
+    "RETRY_AFTER_SECONDS",
+]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: The Retry-After of a 503: a restart of PostgreSQL took well under a second to recover from in
+#: the outage test, and a few seconds spreads the retries of many clients.
+RETRY_AFTER_SECONDS = 2
 
 #: HTTP status per exception class; the most specific class listed first wins (checked in order).
 STATUS_FOR: tuple[tuple[type[InterruptError], int], ...] = (
@@ -88,7 +108,8 @@ def interrupt_problem(exc: InterruptError) -> JSONResponse:
     interrupt_id = getattr(exc, "interrupt_id", None)
     if interrupt_id is not None:
         extra["interrupt_id"] = interrupt_id
-    return problem(status, exc.code, exc.message, **extra)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return problem(status, exc.code, exc.message, headers=headers, **extra)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -129,6 +150,52 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_middleware(_LastResort)
+
+
+class _LastResort:
+    """Any exception no handler above took: logged once with its traceback, answered 500 problem.
+
+    A pure ASGI middleware rather than an `Exception` handler: Starlette's server-error middleware
+    answers with the handler's response but then re-raises, so uvicorn logs the error a second
+    time. Here it ends. A reply already under way (a stream) cannot change its status: it is only
+    logged and ended.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            _logger(scope).error(
+                "unhandled_error", method=scope.get("method"), path=scope.get("path"),
+                error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                reply_started=started,
+            )
+            if not started:
+                await problem(500, "internal_error", "an unexpected error occurred; it was logged")(
+                    scope, receive, send
+                )
+
+
+def _logger(scope: Scope) -> Any:
+    """The service's logger (where an operator reads everything else), else structlog's."""
+    app = scope.get("app")
+    service = getattr(getattr(app, "state", None), "service", None)
+    return getattr(service, "logger", None) or structlog.get_logger("jeeves.api")
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> set[str]:

@@ -5,6 +5,10 @@ to guess from its hash. The registry logic lives once in `TokenRegistry`; backen
 rows (`MemoryTokens` for an in-memory service, `SQLTokens` for SQLite and PostgreSQL, which differ
 only in their placeholder style). The table comes from migration 0003, applied when the
 interrupt store opens.
+
+Every statement goes through the database object's `fetch_all` under `any_db_errors`, so a
+failing database is a StoreError (the API's 503) on either dialect: the shipped SQLite and
+PostgreSQL databases raise StoreError themselves, and anything else an object raises is wrapped.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any, Callable, Optional
 from jeeves_protocols import InvalidInterruptError
 from jeeves_protocols.interrupts import format_time, utc_now
 
+from ..store._driver_errors import any_db_errors
 from ..store.generic_sql import dollar, qmark
 
 __all__ = ["Role", "TokenRecord", "TokenRegistry", "MemoryTokens", "SQLTokens", "token_registry_for"]
@@ -137,20 +142,25 @@ class SQLTokens(TokenRegistry):
             f" WHERE id = {p(2)} AND revoked_at IS NULL RETURNING id"
         )
 
+    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[Any]:
+        with any_db_errors():
+            rows: list[Any] = await self.db.fetch_all(query, params)
+            return rows
+
     async def list(self) -> list[TokenRecord]:
-        rows = await self.db.fetch_all("SELECT * FROM jeeves_api_tokens ORDER BY created_at, id", ())
+        rows = await self._fetch("SELECT * FROM jeeves_api_tokens ORDER BY created_at, id", ())
         return [_record(row) for row in rows]
 
     async def _insert(self, record: TokenRecord, token_hash: str) -> None:
         params = (record.id, token_hash, record.user_id, record.role.value, record.created_at)
-        await self.db.fetch_all(self._insert_sql, params)
+        await self._fetch(self._insert_sql, params)
 
     async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]:
-        rows = await self.db.fetch_all(self._by_hash_sql, (token_hash,))
+        rows = await self._fetch(self._by_hash_sql, (token_hash,))
         return _record(rows[0]) if rows else None
 
     async def _revoke(self, token_id: str, at: str) -> bool:
-        return bool(await self.db.fetch_all(self._revoke_sql, (at, token_id)))
+        return bool(await self._fetch(self._revoke_sql, (at, token_id)))
 
 
 def _record(row: Any) -> TokenRecord:

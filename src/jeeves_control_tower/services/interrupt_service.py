@@ -32,6 +32,7 @@ from jeeves_protocols import (
     LoggerProtocol,
     OTelAdapterProtocol,
     ResponderMismatchError,
+    StoreError,
     WaitTimeoutError,
     WebhookServiceProtocol,
 )
@@ -41,6 +42,7 @@ from jeeves_protocols.interrupts import utc_now
 from ..lifecycle import AsyncLifecycle
 from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
+from ..observability.outages import OutageLog
 from ..store import Finish, Guard, InterruptStore, store_for
 from ..store.base import TERMINAL_EVENT_TYPES
 from ..store.listing import InterruptQuery
@@ -148,11 +150,17 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                 self._opened = True
 
     async def _sweep_forever(self) -> None:
+        # The sweep must outlive a failing database: one line when it goes, one when it is back.
+        outage = OutageLog(self.logger, "expiry_sweeper")
         while True:
             try:
                 await self.expire_pending()
-            except Exception as exc:  # the sweep must outlive a failing database
+            except StoreError as exc:
+                outage.failed(exc)
+            except Exception as exc:  # a bug, not an outage: each occurrence is worth a line
                 self.logger.error("interrupt_sweep_failed", error=str(exc))
+            else:
+                outage.succeeded()
             await asyncio.sleep(self.sweep_interval)
 
     # -- creating -------------------------------------------------------------------------

@@ -54,7 +54,8 @@ class _Request:
 
 
 class _Writer:
-    """One dedicated connection, (re)connected on first use."""
+    """One dedicated connection, (re)connected on first use and on the first use after it was
+    lost (an outage closes it; the next write opens a new one, within the connect timeout)."""
 
     def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
         self._connect = connect
@@ -188,8 +189,10 @@ class GroupCommit:
                 return await operation.many(connection, items)
             except asyncpg.PostgresError:
                 # The server refused the statement, so none of it committed: each item alone.
-                # (A lost connection is not retried: the batch may have committed.)
-                pass
+                # A lost link (also a PostgresError) is not retried, here or on a new link: the
+                # batch may have committed, and each caller learns it failed (503) instead.
+                if connection.is_closed():
+                    raise
         outcomes: list[Any] = []
         for item in items:
             try:

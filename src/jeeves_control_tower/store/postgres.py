@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Dict, List, Optional
@@ -26,8 +28,9 @@ from typing import Any, Dict, List, Optional
 import asyncpg
 import structlog
 
-from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptError, InterruptKind, StoreError
+from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptKind, StoreError
 
+from ._driver_errors import DRIVER_ERRORS, any_db_errors, pg_errors, translate_pg_errors
 from ._listeners import ListenerSet
 from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard, InterruptEvent
 from .generic_sql import dollar, insert_statement, update_statement
@@ -55,43 +58,91 @@ _WRITER_SETTINGS = {"enable_seqscan": "off"}
 #: 0.4 ms at 200,000 stored. Planning each execution for its own values costs tens of microseconds.
 _POOL_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 _ALL_KINDS = [kind.value for kind in InterruptKind]
+#: A migration statement may rewrite a large table: it gets far more than a request's bound.
+_MIGRATION_TIMEOUT = 3600.0
+#: The LISTEN connection retries at least this often while the server is down (it also calls
+#: every waiter to re-read once it is back, so a short outage costs them about this much).
+_LISTEN_RETRY_MAX = 1.0
 _log = structlog.get_logger("jeeves.postgres")
+
+
+class _NoTracebackForReconnects(logging.Filter):
+    """asyncpg retries the pool's minimum size while the server is down and logs each failure
+    with a full traceback: one line with the cause says it (the loops log the outage itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Failed to restore the pool connection floor"):
+            error = record.exc_info[1]
+            record.msg = f"{record.msg}: {type(error).__name__}: {error}"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_NoTracebackForReconnects())
 
 
 class PostgresDatabase:
     """An asyncpg pool. Satisfies the seed's DatabaseProtocol; `InterruptService(db=...)` stores
     interrupts in it, and several service instances may share one database."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 16, writers: int = 2) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 16,
+        writers: int = 2,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 15.0,
+        acquire_timeout: float = 5.0,
+    ) -> None:
         """`max_size` bounds the pool used for reads and other statements; creates and finishes
-        run on `writers` more connections of their own (group commit), and LISTEN on one more."""
+        run on `writers` more connections of their own (group commit), and LISTEN on one more.
+
+        The timeouts bound every call during an outage or a stall (each failure is a StoreError):
+        opening a connection, one statement, and waiting for a free pool connection."""
         if writers < 1:
             raise ValueError("writers must be at least 1")
         self.dsn = dsn
         self.min_size = min_size
         self.max_size = max_size
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.acquire_timeout = acquire_timeout
         self._pool: Optional[asyncpg.Pool] = None
         self._pool_lock = asyncio.Lock()
         self.group_commit = GroupCommit(self._connect_writer, writers)
 
+    @translate_pg_errors
     async def _connect_writer(self) -> asyncpg.Connection:
-        try:
-            return await asyncpg.connect(self.dsn, server_settings=_WRITER_SETTINGS)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        return await asyncpg.connect(
+            self.dsn, server_settings=_WRITER_SETTINGS, timeout=self.connect_timeout,
+            command_timeout=self.command_timeout,
+        )
 
+    @translate_pg_errors
     async def pool(self) -> asyncpg.Pool:
+        """The pool, made on first use (again after a failed first attempt). Its connections
+        come back by themselves after an outage: asyncpg reopens a closed one on acquire."""
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
-                    try:
-                        self._pool = await asyncpg.create_pool(
-                            self.dsn, min_size=self.min_size, max_size=self.max_size, reset=_keep_session,
-                            server_settings=_POOL_SETTINGS,
-                        )
-                    except (OSError, asyncpg.PostgresError) as exc:
-                        raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn, min_size=self.min_size, max_size=self.max_size, reset=_keep_session,
+                        server_settings=_POOL_SETTINGS, timeout=self.connect_timeout,
+                        command_timeout=self.command_timeout,
+                    )
         return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pool connection for the block, waiting at most `acquire_timeout` for one to come
+        free; driver failures in the block leave it as StoreError."""
+        with pg_errors():
+            pool = await self.pool()
+            async with pool.acquire(timeout=self.acquire_timeout) as connection:
+                yield connection
 
     async def close(self) -> None:
         await self.group_commit.close()
@@ -100,8 +151,8 @@ class PostgresDatabase:
             self._pool = None
 
     async def fetch_all(self, query: str, params: tuple = ()) -> List[Dict[str, Any]]:  # type: ignore[type-arg]
-        pool = await self.pool()
-        return [dict(record) for record in await pool.fetch(query, *params)]
+        async with self.connection() as connection:
+            return [dict(record) for record in await connection.fetch(query, *params)]
 
     async def fetch_one(self, query: str, params: tuple = ()) -> Optional[Dict[str, Any]]:  # type: ignore[type-arg]
         rows = await self.fetch_all(query, params)
@@ -109,28 +160,29 @@ class PostgresDatabase:
 
     async def insert(self, table: str, data: Dict[str, Any]) -> str:
         statement, params = insert_statement(table, data, dollar)
-        pool = await self.pool()
-        await pool.execute(statement, *params)
+        async with self.connection() as connection:
+            await connection.execute(statement, *params)
         return str(data.get("id", ""))
 
     async def update(self, table: str, data: Dict[str, Any], where: Dict[str, Any]) -> int:
         statement, params = update_statement(table, data, where, dollar)
-        pool = await self.pool()
-        status = await pool.execute(statement, *params)
+        async with self.connection() as connection:
+            status = await connection.execute(statement, *params)
         return int(status.rsplit(" ", 1)[-1])
 
     async def execute_script(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
         """Run (statement, params) steps in one transaction, holding the migration lock against
         other instances starting at the same moment."""
-        pool = await self.pool()
-        async with pool.acquire() as connection, connection.transaction():
+        async with self.connection() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             for statement, params in steps:
-                await connection.execute(statement, *params)
+                await connection.execute(statement, *params, timeout=_MIGRATION_TIMEOUT)
 
+    @translate_pg_errors
     async def listen(self, channel: str, callback: Any) -> _Listener:
-        """Call `callback(payload)` for every NOTIFY on `channel`, reconnecting if the link drops."""
-        listener = _Listener(self.dsn, channel, callback)
+        """Call `callback(payload)` for every NOTIFY on `channel`, reconnecting if the link drops
+        (then `callback(None)`: notifications may have been missed meanwhile)."""
+        listener = _Listener(self.dsn, channel, callback, self.connect_timeout)
         await listener.start()
         return listener
 
@@ -145,39 +197,48 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 class _Listener:
-    """A dedicated LISTEN connection that comes back after a lost link."""
+    """A dedicated LISTEN connection that comes back after a lost link, subscribed again."""
 
-    def __init__(self, dsn: str, channel: str, callback: Any) -> None:
+    def __init__(self, dsn: str, channel: str, callback: Any, connect_timeout: float = 5.0) -> None:
         self.dsn = dsn
         self.channel = channel
         self.callback = callback
+        self.connect_timeout = connect_timeout
         self._connection: Optional[asyncpg.Connection] = None
         self._closing = False
         self._reconnect: Optional[asyncio.Task[None]] = None
 
     async def start(self) -> None:
-        self._connection = await asyncpg.connect(self.dsn)
-        self._connection.add_termination_listener(self._lost)
-        await self._connection.add_listener(self.channel, self._notified)
+        connection = await asyncpg.connect(self.dsn, timeout=self.connect_timeout)
+        try:
+            await connection.add_listener(self.channel, self._notified)
+        except BaseException:
+            connection.terminate()  # never leave a half-made link open
+            raise
+        # Watched only once subscribed: a link lost before this is the caller's failure to retry.
+        connection.add_termination_listener(self._lost)
+        self._connection = connection
 
     def _notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self.callback(payload)
 
     def _lost(self, _connection: Any) -> None:
-        if not self._closing:
+        if not self._closing and (self._reconnect is None or self._reconnect.done()):
             _log.warning("postgres_listen_lost", channel=self.channel)
             self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_forever())
 
     async def _reconnect_forever(self) -> None:
-        delay = 0.1
+        delay = 0.05
         while not self._closing:
             try:
                 await self.start()
-                self.callback(None)  # changes may have been missed: every waiter re-reads
-                return
-            except (OSError, asyncpg.PostgresError):
+            except DRIVER_ERRORS:  # still down (refused, starting up, reset mid-handshake, timeout)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, _LISTEN_RETRY_MAX)
+                continue
+            _log.info("postgres_listen_restored", channel=self.channel)
+            self.callback(None)  # changes may have been missed: every waiter re-reads
+            return
 
     async def close(self) -> None:
         self._closing = True
@@ -195,7 +256,8 @@ _ID, _IDEMPOTENCY_KEY, _KINDS = 0, 13, 6
 
 
 class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
-    """Result: None when inserted, else the stored row that already holds the idempotency key."""
+    """Result: None when inserted, else the stored row that already holds the idempotency key.
+    (Rows leave the writers as dicts, like the pool's: an asyncpg Record is no Mapping.)"""
 
     def key(self, item: CreateItem) -> Hashable:
         return str(item[_ID])
@@ -206,7 +268,7 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
         rows = await connection.fetch(_Q["get_by_idempotency_key"], item[_IDEMPOTENCY_KEY])
         if not rows:  # the other writer's row vanished: only possible if someone deletes rows
             raise StoreError("idempotent create found neither a new nor an existing interrupt")
-        return rows[0]  # type: ignore[no-any-return]
+        return dict(rows[0])
 
     async def many(
         self, connection: asyncpg.Connection, items: list[CreateItem]
@@ -220,7 +282,7 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
         if keys:
             try:
                 found = await connection.fetch(_Q["get_by_idempotency_keys"], keys)
-                existing = {row["idempotency_key"]: row for row in found}
+                existing = {row["idempotency_key"]: dict(row) for row in found}
             except Exception as exc:
                 failure = exc
         outcomes: list[Outcome[Optional[Mapping[str, Any]]]] = []
@@ -247,9 +309,9 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
     ) -> tuple[bool, Optional[Mapping[str, Any]]]:
         rows = await connection.fetch(_Q["finish_interrupt"], *item)
         if rows:
-            return True, rows[0]
+            return True, dict(rows[0])
         current = await connection.fetch(_Q["get_interrupt"], item[_ID])
-        return False, current[0] if current else None
+        return False, dict(current[0]) if current else None
 
     async def many(
         self, connection: asyncpg.Connection, items: list[FinishItem]
@@ -260,7 +322,7 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         columns = _columns(items)
         columns[_KINDS] = [",".join(kinds) for kinds in columns[_KINDS]]
         rows = await connection.fetch(_Q["finish_interrupts"], *columns)
-        finished = {row["id"]: row for row in rows}
+        finished = {row["id"]: dict(row) for row in rows}
         # Committed. The losers are read after the commit, like `one` does, so a row another
         # transaction changed meanwhile shows its final state, not this statement's snapshot.
         lost = [item[_ID] for item in items if item[_ID] not in finished]
@@ -268,7 +330,7 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         failure: Optional[BaseException] = None
         if lost:
             try:
-                current = {row["id"]: row for row in await connection.fetch(_Q["get_interrupts"], lost)}
+                current = {row["id"]: dict(row) for row in await connection.fetch(_Q["get_interrupts"], lost)}
             except Exception as exc:
                 failure = exc
         outcomes: list[Outcome[tuple[bool, Optional[Mapping[str, Any]]]]] = []
@@ -349,28 +411,21 @@ class PostgresStore(ListenerSet):
                     await self._run(statement, params)
 
     async def _run(self, query: str, params: tuple[Any, ...]) -> List[Dict[str, Any]]:
-        """The one place database errors become StoreError (our own errors pass through)."""
-        try:
+        """Where a DatabaseProtocol object's errors become StoreError, whatever it raises (our own
+        errors pass through); the shipped PostgresDatabase raises StoreError itself."""
+        with any_db_errors():
             return await self.db.fetch_all(query, params)
-        except InterruptError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"PostgreSQL operation failed: {exc}") from exc
 
     async def _rows(self, name: str, *params: Any) -> List[Dict[str, Any]]:
         return await self._run(_Q[name], params)
 
     async def _write(self, operation: Batched[ItemT, ResultT], item: ItemT) -> ResultT:
         """A create or finish: group-committed on the shipped database, else its single-row path
-        through the DatabaseProtocol object. Errors become StoreError like `_run` makes them."""
+        through the DatabaseProtocol object (whose errors `_run` translates)."""
         if self._group is None:
             return await operation.one(_ThroughProtocol(self._run), item)
-        try:
+        with pg_errors():
             return await self._group.run(operation, item)
-        except InterruptError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"PostgreSQL operation failed: {exc}") from exc
 
     async def create(self, interrupt: FlowInterrupt, event_type: str) -> tuple[FlowInterrupt, bool]:
         params = (

@@ -1,6 +1,10 @@
 """Webhook storage on PostgreSQL. Several service instances may share the database: fan-out and
 claims take rows with FOR UPDATE SKIP LOCKED, so each journal event is fanned out once and each
-due delivery is leased to one instance (a crashed instance's lease simply runs out)."""
+due delivery is leased to one instance (a crashed instance's lease simply runs out).
+
+Every statement goes through the database object, which turns driver failures into StoreError
+(`fetch_all`, `listen`, and `connection()` for fan-out's transaction), so no driver error
+escapes from here."""
 
 from __future__ import annotations
 
@@ -121,8 +125,7 @@ class PostgresWebhookStorage:
         return bool(rows)
 
     async def fan_out(self, now: datetime, limit: int) -> int:
-        pool = await self.database.pool()
-        async with pool.acquire() as connection, connection.transaction():
+        async with self.database.connection() as connection, connection.transaction():
             # SKIP LOCKED: rows another instance is fanning out right now are left to it; rows
             # of transactions not yet committed are invisible now and unmarked when they commit.
             events = await connection.fetch(

@@ -11,11 +11,12 @@ from typing import Any, Callable, Optional
 
 import httpx
 
-from jeeves_protocols import InterruptError, InvalidInterruptError, LoggerProtocol
+from jeeves_protocols import InterruptError, InvalidInterruptError, LoggerProtocol, StoreError
 from jeeves_protocols.interrupts import utc_now
 
 from ..lifecycle import AsyncLifecycle
 from ..observability.logging import StructuredLogger
+from ..observability.outages import OutageLog
 from .models import DEAD, DELIVERED, PENDING, Claim, CreatedSubscription, Delivery, Subscription
 from .policy import RetryPolicy, check_patterns
 from .sender import send
@@ -294,14 +295,22 @@ class WebhookService(AsyncLifecycle):
             await asyncio.sleep(min(max(wait, 0.005), max_wait))
 
     async def _dispatch_forever(self) -> None:
+        # A failing database must not end the loop: it retries every poll interval, and logs one
+        # line when the outage starts and one when it ends (not one per tick).
+        outage = OutageLog(self.logger, "webhook_dispatcher")
         while True:
             # Cleared before looking, not after: a wake-up arriving while we look is kept.
             self._wake.clear()
             try:
                 worked = await self.run_once()
-            except Exception as exc:  # a failing database must not end the loop: log, back off, retry
+            except StoreError as exc:
+                outage.failed(exc)
+                worked = 0
+            except Exception as exc:  # a bug, not an outage: each occurrence is worth a line
                 self.logger.error("webhook_dispatch_failed", error=str(exc))
                 worked = 0
+            else:
+                outage.succeeded()
             if worked:
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
