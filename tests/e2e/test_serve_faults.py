@@ -142,3 +142,26 @@ def test_serve_refuses_a_file_locked_past_the_busy_timeout(tmp_path: Path) -> No
         line = _refused(path)  # after the 5 s busy timeout
     assert "is locked by another process (still locked after the 5 s busy timeout)" in line, line
     assert _opens_again(path)
+
+
+def test_a_running_server_answers_a_full_disk_with_a_503_problem_and_recovers_alone(tmp_path: Path) -> None:
+    """At run time, over a real socket: the disk fills, a create is a 503 problem naming the file
+    and the cause and stores nothing; space returns, and the same process takes the next create."""
+    with tmpfs(tmp_path / "mnt", size="2m") as mount:
+        path = mount.path / "j.db"
+        with jeeves_serve(_serve_command(path)) as served, httpx.Client(
+            base_url=served.url, headers={"Authorization": f"Bearer {served.admin_token}"}, timeout=30
+        ) as client:
+            body = {"kind": "clarification", "user_id": "admin", "session_id": "s", "question": "q?",
+                    "data": {"blob": "x" * 100_000}}
+            mount.fill()
+            refused = client.post("/v1/interrupts", json={**body, "request_id": "during"})
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            detail = refused.json()["detail"]
+            assert str(path) in detail and "the disk is full" in detail, detail
+            mount.free()
+            accepted = client.post("/v1/interrupts", json={**body, "request_id": "after"})
+            assert accepted.status_code == 201, accepted.text
+            listed = client.get("/v1/interrupts", params={"session_id": "s"}).json()["items"]
+            assert [item["request_id"] for item in listed] == ["after"]
