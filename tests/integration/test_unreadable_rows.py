@@ -19,13 +19,16 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
+from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.listing import EventQuery, InterruptQuery
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.rows import unreadable_rows
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_control_tower.webhooks import WebhookService
 from jeeves_protocols import CorruptInterruptError
 from jeeves_protocols.interrupts import MAX_STORED_DATA_DEPTH
 from tests.support.api_server import Api, running_api
+from tests.support.webhook_receiver import Receiver
 
 PROBLEM = "application/problem+json"
 TOO_DEEP = json.dumps(json.loads('{"a":' * MAX_STORED_DATA_DEPTH + "{}" + "}" * MAX_STORED_DATA_DEPTH))
@@ -272,3 +275,37 @@ async def test_a_damaged_journal_row_is_skipped_and_its_interrupt_still_reads(
     assert listed.status_code == 200 and len(listed.json()["items"]) == len(bad) + len(good)
     for interrupt_id in bad:
         assert (await admin.get(f"/v1/interrupts/{interrupt_id}")).status_code == 200
+
+
+async def test_a_webhook_delivery_whose_event_is_unreadable_goes_to_dead_letters(
+    setup: tuple[str, Any, str],
+) -> None:
+    """One unreadable event must not stall webhook delivery: a failed claim would undo (SQLite) or
+    strand (PostgreSQL) every lease of its batch, again on every tick."""
+    dialect, db, where = setup
+    service = InterruptService(db, sweep_interval=0)
+    await service.start()
+    dispatcher = WebhookService(db, allow_networks=["127.0.0.0/8"])
+    try:
+        async with Receiver() as receiver:
+            await dispatcher.create_subscription(receiver.url, ["*"])
+            made = [(await service.create_clarification(f"r{n}", "u1", "s1", "Which?")).id for n in range(3)]
+            bad = made[1]
+            if dialect == "sqlite":
+                connection = sqlite3.connect(where)
+                connection.execute("UPDATE jeeves_interrupts SET data = '{broken' WHERE id = ?", (bad,))
+                connection.commit()
+                connection.close()
+            else:
+                pg = await asyncpg.connect(where)
+                await pg.execute(JOURNAL_DAMAGE["postgres"][0], bad)
+                await pg.close()
+            await dispatcher.run_until_idle(max_wait=1)
+            sent = sorted(request.json["data"]["id"] for request in receiver.requests)
+            assert sent == sorted([made[0], made[2]])
+            dead = await dispatcher.list_dead_letters()
+            assert [d.event_id for d in dead] == [f"evt_{bad}_1"]
+            assert await dispatcher.run_until_idle(max_wait=1) == 0  # nothing left to retry
+    finally:
+        await dispatcher.stop()
+        await service.stop()

@@ -17,7 +17,7 @@ from typing import Any, Optional
 from ..store.postgres import WAKE_CHANNEL, PostgresDatabase, PostgresStore
 from .models import DEAD, DELIVERED, PENDING, Claim, Delivery
 from .policy import event_id, matches
-from .storage import AttemptOutcome, attempt_from_row, claim_from_row, delivery_from_row
+from .storage import AttemptOutcome, attempt_from_row, claims_from_rows, delivery_from_row
 
 __all__ = ["PostgresWebhookStorage"]
 
@@ -162,7 +162,14 @@ class PostgresWebhookStorage:
             return len(events)
 
     async def claim(self, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
-        return [claim_from_row(row, now) for row in await self._fetch(_CLAIM, now, lease_until, limit)]
+        claims, unreadable = claims_from_rows(await self._fetch(_CLAIM, now, lease_until, limit), now)
+        if unreadable:  # dead at once: no attempt could ever send its event
+            await self._fetch(
+                "UPDATE jeeves_webhook_deliveries SET status = $1, lease_until = NULL, updated_at = $2"
+                " WHERE id = ANY($3::text[])",
+                DEAD, now, unreadable,
+            )
+        return claims
 
     async def record(self, claim: Claim, outcome: AttemptOutcome, now: datetime) -> bool:
         attempt = outcome.attempt

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Optional, Protocol
 
-from jeeves_protocols import FlowInterrupt
+from jeeves_protocols import CorruptInterruptError, FlowInterrupt
 from jeeves_protocols.interrupts import parse_time
 
+from ..store.rows import report_unreadable
 from .models import Attempt, Claim, Delivery, Subscription
 
 __all__ = ["WebhookStorage", "AttemptOutcome", "subscription_from_row", "delivery_from_row",
-           "attempt_from_row", "claim_from_row", "live_secrets"]
+           "attempt_from_row", "claim_from_row", "claims_from_rows", "live_secrets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +143,18 @@ def claim_from_row(row: Mapping[str, Any], now: datetime) -> Claim:
         url=row["url"],
         secrets=live_secrets(row, now),
     )
+
+
+def claims_from_rows(rows: Sequence[Mapping[str, Any]], now: datetime) -> tuple[list[Claim], list[str]]:
+    """The claims of leased delivery rows, and the ids of those whose event cannot be read (each
+    reported once), which the caller moves to dead letters: one unreadable row must not fail the
+    claim of its whole batch, which would leave every lease in it to run out and fail again."""
+    claims: list[Claim] = []
+    unreadable: list[str] = []
+    for row in rows:
+        try:
+            claims.append(claim_from_row(row, now))
+        except CorruptInterruptError as exc:
+            report_unreadable(exc)
+            unreadable.append(str(row["id"]))
+    return claims, unreadable
