@@ -140,8 +140,11 @@ class PostgresDatabase:
         """A pool connection for the block, waiting at most `acquire_timeout` for one to come
         free; driver failures in the block leave it as StoreError."""
         with pg_errors():
-            pool = await self.pool()
-            async with pool.acquire(timeout=self.acquire_timeout) as connection:
+            pool = self._pool or await self.pool()
+            # A bounded acquire costs a task per call (asyncio.wait_for); only a wait for a busy
+            # pool needs the bound: with a connection idle it is handed over at once.
+            timeout = None if pool.get_idle_size() else self.acquire_timeout
+            async with pool.acquire(timeout=timeout) as connection:
                 yield connection
 
     async def close(self) -> None:
