@@ -23,7 +23,13 @@ __all__ = [
 ]
 
 _REQUIRED_COLUMNS = ("id", "kind", "request_id", "user_id", "session_id")
-_OPTIONAL_TEXT_COLUMNS = ("envelope_id", "question", "message", "trace_id", "span_id", "idempotency_key")
+#: In FlowInterrupt's field order: request_id .. message positionally, then the tracing ones.
+_TEXT_COLUMNS = (
+    "request_id", "user_id", "session_id", "envelope_id", "question", "message",
+    "trace_id", "span_id", "idempotency_key",
+)
+_TIME_COLUMNS = ("created_at", "expires_at", "resolved_at")
+_TEXT_TYPES = frozenset({str, type(None)})
 
 #: The deepest `data` (objects and arrays, the object itself being level 1) a stored row may
 #: hold and still be read. At or above the write limit (services.validation.MAX_DATA_DEPTH), so
@@ -86,9 +92,14 @@ def _finite_float(text: str) -> float:
     return number
 
 
+#: One decoder, made once: json.loads with any option builds a new decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def _decode_json(value: str | bytes | bytearray, column: str) -> Any:
     try:
-        return json.loads(value, parse_constant=_refuse_constant, parse_float=_finite_float)
+        text = value if isinstance(value, str) else value.decode("utf-8")
+        return _DECODER.decode(text)
     except RecursionError:
         raise _Unreadable(column, "JSON nested too deeply to decode") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the refusals above
@@ -134,20 +145,22 @@ def _json_object(value: Any, column: str) -> Optional[dict[str, Any]]:
         if decoded is None:
             return None
         text = value if isinstance(value, str) else value.decode("utf-8")
-        needs_walk = len(text) >= _DEPTH_NEEDS_WALK or _SURROGATE_ESCAPE.search(text) is not None
+        needs_walk = len(text) >= _DEPTH_NEEDS_WALK or (
+            "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None  # the `in` test is cheaper
+        )
     elif isinstance(value, Mapping):
         decoded, needs_walk = value, bool(value)
+        if not all(isinstance(key, str) for key in value):  # JSON text can only give str keys
+            raise _Unreadable(column, "has a key that is not a string")
     else:
         raise _Unreadable(column, f"must be JSON text or a mapping, not {type(value).__name__}")
-    if not isinstance(decoded, Mapping):
+    if type(decoded) is not dict and not isinstance(decoded, Mapping):  # the ABC check costs more
         raise _Unreadable(column, f"must be a JSON object, not {type(decoded).__name__}")
     if needs_walk:
         # A response holds its `data` one level down: the limit is on that `data`.
         problem = _fit_problem(decoded, MAX_STORED_DATA_DEPTH + (column == "response"))
         if problem is not None:
             raise _Unreadable(column, problem)
-    if not all(isinstance(key, str) for key in decoded):
-        raise _Unreadable(column, "has a key that is not a string")
     return dict(decoded)
 
 
@@ -211,18 +224,28 @@ class InterruptResponse:
 
     @classmethod
     def _from_dict(cls, value: Any) -> InterruptResponse:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise _Unreadable("response", f"must be a JSON object, not {type(value).__name__}")
         approved = value.get("approved")
         if approved is not None and not isinstance(approved, bool):
             raise _Unreadable("response.approved", f"must be true, false or null, not {_describe(approved)}")
+        text, decision, responder_id = value.get("text"), value.get("decision"), value.get("responder_id")
+        if not (text.__class__ in _TEXT_TYPES and decision.__class__ in _TEXT_TYPES
+                and responder_id.__class__ in _TEXT_TYPES):  # inline: every answered row comes here
+            for name in ("text", "decision", "responder_id"):
+                _text(value.get(name), f"response.{name}")  # raises, naming the field
+        try:
+            received_at = parse_time(value.get("received_at"))
+        except (TypeError, ValueError, OverflowError):
+            _time(value.get("received_at"), "response.received_at")  # raises, naming the field
+            raise
         return cls(
-            text=_text(value.get("text"), "response.text"),
+            text=text,
             approved=approved,
-            decision=_text(value.get("decision"), "response.decision"),
+            decision=decision,
             data=_json_object(value.get("data"), "response.data") or {},
-            received_at=_time(value.get("received_at"), "response.received_at"),
-            responder_id=_text(value.get("responder_id"), "response.responder_id"),
+            received_at=received_at,
+            responder_id=responder_id,
         )
 
 
@@ -307,7 +330,7 @@ class FlowInterrupt:
         raises CorruptInterruptError naming the interrupt and the column; nothing else escapes.
         """
         # Duck-typed: a driver's record (asyncpg.Record) reads like a mapping without being one.
-        if not isinstance(row, Mapping) and not callable(getattr(row, "get", None)):
+        if type(row) is not dict and not callable(getattr(row, "get", None)):
             raise CorruptInterruptError(None, f"an interrupt row must be a mapping, not {type(row).__name__}")
         raw_id = row.get("id")
         interrupt_id = raw_id if isinstance(raw_id, str) else None
@@ -336,28 +359,39 @@ class FlowInterrupt:
         status = _STATUSES.get(status_value) if isinstance(status_value, str) else None
         if status is None:
             raise _Unreadable("status", f"unknown status {_describe(status_value)}")
-        texts = [_text(row[name], name) for name in _REQUIRED_COLUMNS[2:]]
-        optional = [_text(row.get(name), name) for name in _OPTIONAL_TEXT_COLUMNS]
+        # Checked in one pass, not a call per column: this runs for every row read (hot path).
+        texts = [row.get(name) for name in _TEXT_COLUMNS]
+        for value in texts:
+            if value.__class__ not in _TEXT_TYPES:
+                for name in _TEXT_COLUMNS:
+                    _text(row.get(name), name)  # raises, naming the column
         response = _json_object(row.get("response"), "response")
-        created_at = _time(row.get("created_at"), "created_at")
+        try:
+            created_at = parse_time(row.get("created_at"))
+            expires_at = parse_time(row.get("expires_at"))
+            resolved_at = parse_time(row.get("resolved_at"))
+        except (TypeError, ValueError, OverflowError):  # the last: datetime.min in a +hh zone
+            for name in _TIME_COLUMNS:
+                _time(row.get(name), name)  # raises, naming the column
+            raise
         return cls(
             interrupt_id,
             kind,
-            texts[0],  # type: ignore[arg-type]  # required columns are not None (checked above)
+            texts[0],  # type: ignore[arg-type]  # required: not None (checked above)
             texts[1],  # type: ignore[arg-type]
             texts[2],  # type: ignore[arg-type]
-            envelope_id=optional[0],
-            question=optional[1],
-            message=optional[2],
+            envelope_id=texts[3],
+            question=texts[4],
+            message=texts[5],
             data=_json_object(row.get("data"), "data") or {},
             status=status,
             response=InterruptResponse._from_dict(response) if response is not None else None,
             created_at=created_at if created_at is not None else utc_now(),
-            expires_at=_time(row.get("expires_at"), "expires_at"),
-            resolved_at=_time(row.get("resolved_at"), "resolved_at"),
-            trace_id=optional[3],
-            span_id=optional[4],
-            idempotency_key=optional[5],
+            expires_at=expires_at,
+            resolved_at=resolved_at,
+            trace_id=texts[6],
+            span_id=texts[7],
+            idempotency_key=texts[8],
         )
 
     @classmethod
