@@ -9,6 +9,7 @@ naming it; each is logged once; the readable rows are untouched.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -309,3 +310,39 @@ async def test_a_webhook_delivery_whose_event_is_unreadable_goes_to_dead_letters
     finally:
         await dispatcher.stop()
         await service.stop()
+
+
+async def test_the_event_stream_skips_unreadable_events_and_keeps_going(setup: tuple[str, Any, str]) -> None:
+    dialect, db, where = setup
+    async with running_api(db, over_socket=True) as api:
+        bad, good = await make_interrupts(api, 2, 3)
+        if dialect == "sqlite":  # the creation event is read from the row: damage its data
+            connection = sqlite3.connect(where)
+            for interrupt_id in bad:
+                connection.execute("UPDATE jeeves_interrupts SET data = '{broken' WHERE id = ?", (interrupt_id,))
+            connection.commit()
+            connection.close()
+        else:
+            pg = await asyncpg.connect(where)
+            for statement, interrupt_id in zip(JOURNAL_DAMAGE["postgres"], bad, strict=True):
+                await pg.execute(statement, interrupt_id)
+            await pg.close()
+        async with api.client("admin").stream("GET", "/v1/events", params={"last_event_id": "0"}) as response:
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+
+            async def next_interrupt_id() -> str:
+                async with asyncio.timeout(5):
+                    async for line in lines:
+                        if line.startswith("data: "):
+                            return str(json.loads(line[6:])["interrupt"]["id"])
+                raise AssertionError("the stream ended")
+
+            assert [await next_interrupt_id() for _ in good] == good
+            # Past the unreadable events the stream still follows the journal live.
+            later = await api.client("agent").post(
+                "/v1/interrupts",
+                json={"kind": "clarification", "request_id": "later", "user_id": "alice", "session_id": "s1",
+                      "question": "q"},
+            )
+            assert await next_interrupt_id() == later.json()["id"]
