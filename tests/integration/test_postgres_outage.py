@@ -183,6 +183,27 @@ def drain(process: subprocess.Popen[str], output: list[str]) -> threading.Thread
     return thread
 
 
+async def follow_events(url: str, token: str, lines: list[str], last_event_id: int | None = None) -> str:
+    """Read the event stream until it ends: "ended" when the server closed it, else the error."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    timeout = httpx.Timeout(REQUEST_TIMEOUT, read=30)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout) as client:
+        try:
+            async with client.stream("GET", "/v1/events") as response:
+                assert response.status_code == 200, response.status_code
+                async for line in response.aiter_lines():
+                    lines.append(line)
+        except httpx.TransportError as exc:
+            return repr(exc)
+    return "ended"
+
+
+def last_id(lines: list[str]) -> int:
+    return max(int(line[4:]) for line in lines if line.startswith("id: "))
+
+
 async def one_outage(
     mode: str, cluster: ThrowawayCluster, url: str, agent: str, responder: str, other: InterruptService
 ) -> dict[str, Any]:
@@ -206,6 +227,10 @@ async def one_outage(
         wait_to_other = asyncio.create_task(waiting_agent.get(f"/v1/interrupts/{to_other}/wait?timeout=60"))
         wait_on_other = asyncio.create_task(other.wait_for_response(from_other, timeout=60))
 
+        # An event stream open across the outage must end cleanly (a `: closed:` comment), never
+        # torn, and resume from its Last-Event-ID afterwards.
+        stream: list[str] = []
+        streaming = asyncio.create_task(follow_events(url, agent, stream))
         load = Load(mode, agent, responder, url)
         ready: list[tuple[float, int, bool]] = []
         clients = [asyncio.create_task(load.client(n)) for n in range(CLIENTS)]
@@ -217,6 +242,8 @@ async def one_outage(
         down = time.monotonic()
         await asyncio.sleep(OUTAGE_SECONDS)
         await until(lambda: any(at > down and status == 503 for at, status, _ in ready), 5, "/readyz 503")
+        assert await asyncio.wait_for(streaming, 10) == "ended", stream[-5:]
+        assert any(line.startswith(": closed: ") for line in stream), stream[-5:]
         starting = time.monotonic()
         await asyncio.to_thread(cluster.start)
         up = time.monotonic()
@@ -227,6 +254,14 @@ async def one_outage(
         await until(lambda: len(load.resolved) >= resolved_before + 100, 30, "the load resuming")
         load.stop.set()
         await asyncio.gather(*clients, poller)
+        seen = last_id(stream)
+        resumed: list[str] = []
+        resuming = asyncio.create_task(follow_events(url, agent, resumed, seen))
+        await until(lambda: any(line.startswith("id: ") for line in resumed), 10, "the stream resuming")
+        resuming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await resuming
+        assert last_id(resumed) > seen
 
         # Answered after the outage: here -> here, other -> here's waiter, here -> other's waiter.
         assert (await answering.post(f"/v1/interrupts/{here}/respond", json={"text": "yes"})).status_code == 200
@@ -274,6 +309,7 @@ async def one_outage(
         "created": len(load.created),
         "resolved": len(load.resolved),
         "stored_without_2xx": stored_total - len(load.created),
+        "stream_closed_with": next(line for line in stream if line.startswith(": closed: ")),
     }
 
 

@@ -27,11 +27,12 @@ from typing import Optional
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from jeeves_protocols import InvalidInterruptError
+from jeeves_protocols import InvalidInterruptError, StoreError
 
 from ..store.base import InterruptEvent, InterruptStore
 from ..store.listing import EventQuery
 from .auth import Principal, authenticate, authenticated_stream, still_valid
+from .errors import RETRY_AFTER_SECONDS
 from .models import problems
 from .tokens import Role
 
@@ -108,7 +109,14 @@ async def stream_events(
                     return
                 next_check = time.monotonic() + reauth
             woken.clear()
-            batch = await store.events_for(EventQuery(after, query.user_id, query.session_id, query.limit))
+            page = EventQuery(after, query.user_id, query.session_id, query.limit)
+            try:
+                batch = await store.events_for(page)
+            except StoreError:
+                # The database is unreachable: end cleanly, not with a torn connection; EventSource
+                # reconnects after `retry` ms and resumes from its Last-Event-ID.
+                yield f"retry: {RETRY_AFTER_SECONDS * 1000}\n: closed: the store is unavailable\n\n"
+                return
             for event in batch:
                 after = event.seq
                 yield format_event(event)
