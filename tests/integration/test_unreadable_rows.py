@@ -48,6 +48,8 @@ SQLITE_DAMAGE = [
     ("a lone surrogate in data", "UPDATE jeeves_interrupts SET data = '{\"a\": \"\\ud800\"}' WHERE id = :id"),
     ("data as a BLOB", "UPDATE jeeves_interrupts SET data = x'ff7b7d' WHERE id = :id"),
     ("expires_at not a time", "UPDATE jeeves_interrupts SET expires_at = 'soon' WHERE id = :id"),
+    # SQLite's JSON functions refuse BLOBs: the journal's payload of this row cannot be built.
+    ("a BLOB in a text column", "UPDATE jeeves_interrupts SET question = x'41' WHERE id = :id"),
 ]
 POSTGRES_DAMAGE = [
     ("unknown kind", "UPDATE jeeves_interrupts SET kind = 'bogus' WHERE id = $1"),

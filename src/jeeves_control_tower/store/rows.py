@@ -85,6 +85,11 @@ def event_from_row(
             interrupt = FlowInterrupt.from_db_row(payload)
         elif isinstance(payload, (str, bytes, bytearray)):
             interrupt = FlowInterrupt.from_json(payload, interrupt_id=interrupt_id)
+        elif payload is None:  # the store could not build one from the stored row
+            raise CorruptInterruptError(
+                interrupt_id, f"journal entry {seq}: a column of the interrupt holds a value JSON cannot",
+                column="payload",
+            )
         else:
             raise CorruptInterruptError(
                 interrupt_id, f"journal entry {seq}: payload is {type(payload).__name__}, not JSON",

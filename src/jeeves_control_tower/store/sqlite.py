@@ -472,13 +472,13 @@ def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
     return interrupt_from_row(dict(row))
 
 
-def _event(row: sqlite3.Row) -> InterruptEvent:
+def _event(row: sqlite3.Row | Mapping[str, Any]) -> InterruptEvent:
     return event_from_row(
         row["seq"], row["event_type"], row["sequence"], row["payload"], row["created_at"], row["interrupt_id"]
     )
 
 
-def _seq(row: sqlite3.Row) -> int:
+def _seq(row: sqlite3.Row | Mapping[str, Any]) -> int:
     return int(row["seq"])
 
 
@@ -684,12 +684,42 @@ class SQLiteStore(ListenerSet):
         return await readable_page(fetch, _interrupt, query.limit, _list_position)
 
     async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
-        async def fetch(after: Optional[int], limit: int) -> list[sqlite3.Row]:
+        async def fetch(after: Optional[int], limit: int) -> list[Any]:
             page = replace(query, after_seq=query.after_seq if after is None else after, limit=limit)
-            statement, params = events_statement(page, qmark, _EVENTS_SELECT, column_prefix="e.")
-            return self.database.read(lambda c: _fetch_all(c, statement, params))
+            return self.database.read(lambda c: _fetch_events(c, page))
 
         return await readable_page(fetch, _event, query.limit, _seq, _seq)
+
+
+_EVENT_IDS_SELECT = (
+    "SELECT e.seq, e.interrupt_id FROM jeeves_interrupt_events AS e"
+    " JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id"
+)
+
+
+def _fetch_events(connection: sqlite3.Connection, page: EventQuery) -> list[Any]:
+    """A page of journal rows. A value SQLite's JSON functions refuse (a BLOB in a text column)
+    fails the payload of the whole page; then the page is read one row at a time, and a row whose
+    payload cannot be built comes back without one, so only its event is unreadable."""
+    statement, params = events_statement(page, qmark, _EVENTS_SELECT, column_prefix="e.")
+    try:
+        return _fetch_all(connection, statement, params)
+    except sqlite3.OperationalError as exc:
+        if "JSON" not in str(exc):
+            raise
+    statement, params = events_statement(page, qmark, _EVENT_IDS_SELECT, column_prefix="e.")
+    rows: list[Any] = []
+    for seq, interrupt_id in _fetch_all(connection, statement, params):
+        one = replace(page, after_seq=seq - 1, limit=1)
+        statement, params = events_statement(one, qmark, _EVENTS_SELECT, column_prefix="e.")
+        try:
+            rows.extend(_fetch_all(connection, statement, params))
+        except sqlite3.OperationalError as exc:
+            if "JSON" not in str(exc):
+                raise
+            rows.append({"seq": seq, "event_type": None, "sequence": None, "payload": None,
+                         "created_at": None, "interrupt_id": interrupt_id})
+    return rows
 
 
 def _list_position(row: sqlite3.Row) -> Optional[tuple[Any, Any]]:
