@@ -5,7 +5,8 @@ server is stopped (`pg_ctl stop -m fast`, then `-m immediate`), kept down ~2 s a
 Every reply must be a 2xx or a 503 problem with Retry-After (no plain-text 500, no dropped
 connection, no request past its timeout); /readyz says 503 while the database is down and 200
 soon after it is back; waiters started before the outage wake when answered after it, on the
-serving instance and from a second instance; every acknowledged create is stored; the expiry
+serving instance and from a second instance; an event stream open across the outage ends with
+a `: closed:` comment and resumes from its Last-Event-ID; every acknowledged create is stored; the expiry
 sweeper and the webhook dispatcher log one line when an outage starts and one when it ends.
 """
 

@@ -138,7 +138,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        # 400: a body FastAPI could not parse at all (e.g. JSON nested past Python's recursion
+        # limit), bad input like any other.
+        codes = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # Starlette names only the first matching route's methods; a path served by several

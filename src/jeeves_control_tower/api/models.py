@@ -2,29 +2,102 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, SkipValidation, StringConstraints
+from pydantic.config import JsonDict
+from pydantic_core import core_schema
+from typing_extensions import TypeAliasType
 
 from jeeves_protocols import InterruptKind, InterruptStatus
 
-_ID = Field(min_length=1, max_length=255)
-_TEXT = Field(default=None, max_length=100_000)
-#: Ten years: longer TTLs are a mistake, and unbounded floats would overflow timedelta.
-MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+from ..services import validation as check
+
+# Every limit below is one of validation.py's constants, so the document states exactly what the
+# service enforces (tests/unit/test_api_schema.py holds the two to each other).
+
+#: Any string the stores can hold: no NUL. (A lone surrogate is refused too, but JSON text that
+#: is valid Unicode cannot carry one, and ECMAScript reads surrogate ranges as UTF-16 units.)
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+#: An id or key: no NUL, and at least one character that is not whitespace (str.isspace()).
+ID_PATTERN = rf"^[^\u0000]*[^\u0000{check.WHITESPACE_CLASS}][^\u0000]*$"
+
+
+def _id(description: str) -> Any:
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=check.MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
+        description=description,
+    )
+
+
+def _text(limit: int, description: str) -> Any:
+    return Field(default=None, max_length=limit, pattern=NO_NUL_PATTERN, description=description)
+
+
+class _KeysByName:
+    """Spells a dict's key constraint as JSON Schema's `propertyNames` (pydantic writes
+    `patternProperties`, which would let a key that breaks the pattern hold anything)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        out = handler(schema)
+        target = handler.resolve_ref_schema(out)
+        ((pattern, value),) = target.pop("patternProperties").items()
+        target["propertyNames"] = {"pattern": pattern}
+        target["additionalProperties"] = value
+        return dict(out)
+
+
+_NoNul = Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)]
+if TYPE_CHECKING:  # mypy cannot follow the recursive alias; to the code, `data` is a plain dict
+    Data = Optional[dict[str, Any]]
+else:
+    #: A JSON value whose strings and keys every store can hold. Only the document uses it: the
+    #: service checks `data` itself (validation.json_data), once, for library callers and HTTP alike.
+    JsonValue = TypeAliasType(
+        "JsonValue",
+        Union[
+            bool,
+            int,
+            float,
+            _NoNul,
+            list["JsonValue"],
+            Annotated[dict[_NoNul, "JsonValue"], _KeysByName],
+            None,
+        ],
+    )
+    #: `data` as the document states it; its value reaches the service as parsed, to be checked there.
+    Data = Annotated[Optional[Annotated[dict[_NoNul, JsonValue], _KeysByName]], SkipValidation]
+_DATA_LIMITS = (
+    f"A JSON object of at most {check.MAX_DATA_BYTES:,} bytes encoded, nested at most "
+    f"{check.MAX_DATA_DEPTH} levels deep (the object itself is level 1), no NUL in any key or string."
+)
+_DATA_EXTENSIONS: JsonDict = {"x-max-depth": check.MAX_DATA_DEPTH, "x-max-bytes": check.MAX_DATA_BYTES}
+
+
+def _data(what: str) -> Any:
+    return Field(default=None, description=f"{what} {_DATA_LIMITS}", json_schema_extra=_DATA_EXTENSIONS)
+
+
+MAX_TTL_SECONDS = check.MAX_TTL_SECONDS
 
 
 class CreateInterrupt(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: InterruptKind
-    request_id: str = _ID
-    user_id: str = _ID
-    session_id: str = _ID
-    envelope_id: Optional[str] = Field(default=None, min_length=1, max_length=255)
-    question: Optional[str] = _TEXT
-    message: Optional[str] = _TEXT
-    data: Optional[dict[str, Any]] = None
+    request_id: str = Field(min_length=1, max_length=check.MAX_ID_LENGTH, pattern=ID_PATTERN)
+    user_id: str = Field(min_length=1, max_length=check.MAX_ID_LENGTH, pattern=ID_PATTERN)
+    session_id: str = Field(min_length=1, max_length=check.MAX_ID_LENGTH, pattern=ID_PATTERN)
+    envelope_id: Optional[str] = _id("Groups interrupts of one agent step.")
+    question: Optional[str] = _text(check.MAX_TEXT_LENGTH, "What the agent asks.")
+    message: Optional[str] = _text(check.MAX_TEXT_LENGTH, "What the agent reports.")
+    data: Data = _data("Anything the responder needs to see.")
     ttl_seconds: Optional[float] = Field(
         default=None,
         strict=True,
@@ -33,22 +106,22 @@ class CreateInterrupt(BaseModel):
         allow_inf_nan=False,
         description="Seconds until it expires; omitted: the kind's default.",
     )
-    idempotency_key: Optional[str] = Field(default=None, min_length=1, max_length=255)
+    idempotency_key: Optional[str] = _id("A retry with the same key and request returns the first interrupt.")
 
 
 class RespondBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: Optional[str] = _TEXT
+    text: Optional[str] = _text(check.MAX_TEXT_LENGTH, "A free-text answer.")
     approved: Optional[bool] = Field(default=None, strict=True)
-    decision: Optional[str] = Field(default=None, max_length=255)
-    data: Optional[dict[str, Any]] = None
+    decision: Optional[str] = _text(check.MAX_ID_LENGTH, "A review's decision.")
+    data: Data = _data("A structured answer.")
 
 
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Optional[str] = Field(default=None, max_length=10_000)
+    reason: Optional[str] = _text(check.MAX_REASON_LENGTH, "Kept in the interrupt's data as cancel_reason.")
 
 
 class ResponseOut(BaseModel):
@@ -103,7 +176,9 @@ class Problem(BaseModel):
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem documents a route may return."""
+    # `model` registers the component; the problem+json entry is the media type actually sent.
+    schema = {"$ref": "#/components/schemas/Problem"}
     return {
-        status: {"model": Problem, "content": {"application/problem+json": {}}}
+        status: {"model": Problem, "content": {"application/problem+json": {"schema": schema}}}
         for status in (400, 401, 422, 429, 503, *statuses)
     }

@@ -18,6 +18,7 @@ from jeeves_protocols import (
 )
 from jeeves_protocols.interrupts import format_time, parse_time
 
+from ..services import validation as check
 from ..services.interrupt_service import InterruptService
 from ..store.listing import InterruptQuery
 from .auth import Principal, allow, authenticate, authenticated, ensure_visible
@@ -28,6 +29,28 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
 
 #: The longest a single long-poll may hold a connection; clients loop for longer waits.
 MAX_WAIT_SECONDS = 300.0
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+#: What encode_cursor writes: unpadded URL-safe base64 of "<created_at>|<id>", ids up to 255.
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+MAX_CURSOR_LENGTH = 255
+
+
+def _link(operation_id: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "parameters": {"interrupt_id": "$response.body#/id"},
+        "description": description,
+    }
+
+
+#: What a client (and schemathesis's stateful phase) can do next with the interrupt it created.
+_CREATED_LINKS = {
+    "GetInterrupt": _link("get_interrupt", "Read it back."),
+    "RespondToInterrupt": _link("respond_to_interrupt", "Answer it."),
+    "CancelInterrupt": _link("cancel_interrupt", "Cancel it."),
+    "WaitForInterrupt": _link("wait_for_interrupt", "Wait until it is answered."),
+}
 
 
 def _service(request: Request) -> InterruptService:
@@ -49,12 +72,18 @@ async def me(request: Request) -> dict[str, str]:
     "/interrupts",
     status_code=201,
     response_model=InterruptOut,
-    responses={**problems(403, 409), 200: {"model": InterruptOut, "description": "idempotent replay"}},
+    operation_id="create_interrupt",
+    responses={
+        **problems(403, 409),
+        200: {"model": InterruptOut, "description": "idempotent replay", "links": _CREATED_LINKS},
+        201: {"description": "created", "links": _CREATED_LINKS},
+    },
     dependencies=[allow(Role.AGENT)],
 )
 async def create_interrupt(body: CreateInterrupt, request: Request, response: Response) -> dict[str, Any]:
     service = _service(request)
-    if body.idempotency_key is not None:
+    # A key no store could hold is refused by create_interrupt below; looking it up would not be.
+    if body.idempotency_key is not None and check.could_be_stored(body.idempotency_key):
         existing = await service.store.get_by_idempotency_key(body.idempotency_key)
         if existing is not None and existing.request_id == body.request_id and existing.kind is body.kind:
             response.status_code = 200
@@ -75,7 +104,24 @@ async def create_interrupt(body: CreateInterrupt, request: Request, response: Re
     return _out(interrupt)
 
 
-@router.get("/interrupts", response_model=InterruptPage, responses=problems())
+@router.get(
+    "/interrupts",
+    response_model=InterruptPage,
+    operation_id="list_interrupts",
+    responses={
+        **problems(),
+        200: {
+            "description": "a page, newest first",
+            "links": {
+                "NextPage": {
+                    "operationId": "list_interrupts",
+                    "parameters": {"cursor": "$response.body#/next_cursor"},
+                    "description": "The page after this one.",
+                }
+            },
+        },
+    },
+)
 async def list_interrupts(
     request: Request,
     status: Optional[InterruptStatus] = None,
@@ -83,8 +129,14 @@ async def list_interrupts(
     session_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
     request_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
     kind: Optional[InterruptKind] = None,
-    limit: int = Query(default=50, ge=1, le=500),
-    cursor: Optional[str] = Query(default=None, min_length=1, max_length=255),
+    limit: int = Query(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size."),
+    cursor: Optional[str] = Query(
+        default=None,
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=CURSOR_PATTERN,
+        description="The next_cursor of the previous page, as returned (opaque).",
+    ),
 ) -> dict[str, Any]:
     principal = await authenticate(request)
     if principal.role is Role.RESPONDER:
@@ -110,13 +162,14 @@ def encode_cursor(last: FlowInterrupt) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        # validate=True: a character outside the alphabet is an error, not skipped.
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
         moment, _, interrupt_id = raw.partition("|")
         parsed = parse_time(moment)
         if parsed is None or not interrupt_id:
             raise ValueError(raw)
         return parsed, interrupt_id
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError):  # Overflow: year 1 at +01:00
         raise InvalidInterruptError("cursor is not one this API returned", field="cursor") from None
 
 
@@ -124,7 +177,12 @@ async def _visible(request: Request, principal: Principal, interrupt_id: str) ->
     return ensure_visible(principal, await _service(request).get_interrupt(interrupt_id), interrupt_id)
 
 
-@router.get("/interrupts/{interrupt_id}", response_model=InterruptOut, responses=problems(404))
+@router.get(
+    "/interrupts/{interrupt_id}",
+    response_model=InterruptOut,
+    operation_id="get_interrupt",
+    responses=problems(404),
+)
 async def get_interrupt(interrupt_id: str, request: Request) -> dict[str, Any]:
     principal = await authenticate(request)
     return _out(await _visible(request, principal, interrupt_id))
@@ -133,6 +191,7 @@ async def get_interrupt(interrupt_id: str, request: Request) -> dict[str, Any]:
 @router.post(
     "/interrupts/{interrupt_id}/respond",
     response_model=InterruptOut,
+    operation_id="respond_to_interrupt",
     responses=problems(403, 404, 409),
     dependencies=[allow(Role.RESPONDER)],
 )
@@ -157,6 +216,7 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> dic
 @router.post(
     "/interrupts/{interrupt_id}/cancel",
     response_model=InterruptOut,
+    operation_id="cancel_interrupt",
     responses=problems(403, 404, 409),
     dependencies=[allow(Role.AGENT)],
 )
@@ -168,9 +228,22 @@ async def cancel(interrupt_id: str, request: Request, body: Optional[CancelBody]
     return _out(cancelled)
 
 
-@router.get("/interrupts/{interrupt_id}/wait", response_model=InterruptOut, responses=problems(404, 408))
+@router.get(
+    "/interrupts/{interrupt_id}/wait",
+    response_model=InterruptOut,
+    operation_id="wait_for_interrupt",
+    responses=problems(404, 408),
+)
 async def wait(
-    interrupt_id: str, request: Request, timeout: float = Query(default=30.0, ge=0, le=MAX_WAIT_SECONDS)
+    interrupt_id: str,
+    request: Request,
+    timeout: float = Query(
+        default=30.0,
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        allow_inf_nan=False,
+        description="Seconds to hold the request.",
+    ),
 ) -> dict[str, Any]:
     principal = await authenticate(request)
     await _visible(request, principal, interrupt_id)

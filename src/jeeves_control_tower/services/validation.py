@@ -1,8 +1,11 @@
 """Input rules for the service, applied before anything is written.
 
-Limits (documented in the README): ids and keys 1-255 characters, question/message/response
-text up to 20,000 characters, `data` up to 256 KiB of JSON, a cancel reason up to 2,000, a ttl
-within 100 years either way. Text must be storable as UTF-8 (no lone surrogates).
+Limits (the README's table; the OpenAPI document states the same constants, see api/models.py):
+ids and keys 1-255 characters with one that is not whitespace; question, message and response
+text up to 20,000 characters; a decision up to 255; a cancel reason up to 2,000; `data` a JSON
+object of at most 256 KiB encoded and nested at most 32 levels deep; a ttl within 36,500 days
+either way. Every string, including `data`'s keys and values, must be storable by every store:
+no NUL (PostgreSQL's text and jsonb cannot hold U+0000) and no lone surrogate (no UTF-8 for it).
 """
 
 from __future__ import annotations
@@ -25,16 +28,30 @@ MAX_ID_LENGTH = 255
 MAX_TEXT_LENGTH = 20_000
 MAX_REASON_LENGTH = 2_000
 MAX_DATA_BYTES = 256 * 1024
+#: Levels of objects and arrays in `data`, the object itself being level 1. Real payloads sit
+#: well under ten; 32 leaves room for them and stays far below what breaks a layer under us:
+#: pydantic-core refuses to serialise past 255 levels (the interrupt wraps `data` in 1-3 more),
+#: CPython's json recursion ends near 1,000, and each level costs a C stack frame in jsonb.
+MAX_DATA_DEPTH = 32
 #: Far past any real deadline, and far from datetime's year-9999 limit (`now + ttl` must not overflow).
 MAX_TTL = timedelta(days=36_500)
+MAX_TTL_SECONDS = int(MAX_TTL.total_seconds())
+#: Exactly the characters `str.isspace()` (and so `str.strip()`) treats as whitespace, as a regex
+#: class both Python and ECMAScript read alike; an id made only of these is refused.
+WHITESPACE_CLASS = (
+    "\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
 
 #: Which response field each `allowed_responses` entry names, and how to tell it is given.
 _RESPONSE_FIELDS = ("text", "approved", "decision", "data")
 
 
 def storable(value: str) -> bool:
-    """Whether every store can keep this string: they all write text as UTF-8, which a lone
-    surrogate ("\\ud800", say, left by a lenient decode upstream) has no encoding in."""
+    """Whether every store can keep this string: none holds a NUL (PostgreSQL's text and jsonb
+    refuse U+0000), and they all write text as UTF-8, which a lone surrogate ("\\ud800", say,
+    left by a lenient decode upstream) has no encoding in."""
+    if "\x00" in value:
+        return False
     if value.isascii():
         return True
     try:
@@ -50,7 +67,9 @@ def could_be_stored(value: Any) -> bool:
     return isinstance(value, str) and storable(value)
 
 
-def _unstorable(name: str) -> str:
+def _unstorable(name: str, value: str = "") -> str:
+    if "\x00" in value:
+        return f"{name} holds a NUL character (U+0000), which cannot be stored"
     return f"{name} holds a lone surrogate (U+D800-U+DFFF), which cannot be stored as UTF-8"
 
 
@@ -60,7 +79,7 @@ def require_id(value: Any, name: str) -> str:
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInterruptError(f"{name} is longer than {MAX_ID_LENGTH} characters", field=name)
     if not storable(value):
-        raise InvalidInterruptError(_unstorable(name), field=name)
+        raise InvalidInterruptError(_unstorable(name, value), field=name)
     return value
 
 
@@ -76,7 +95,7 @@ def optional_text(value: Any, name: str, limit: int = MAX_TEXT_LENGTH) -> Option
     if len(value) > limit:
         raise InvalidInterruptError(f"{name} is longer than {limit} characters", field=name)
     if not storable(value):
-        raise InvalidInterruptError(_unstorable(name), field=name)
+        raise InvalidInterruptError(_unstorable(name, value), field=name)
     return value
 
 
@@ -93,13 +112,17 @@ def require_kind(value: Any) -> InterruptKind:
 
 
 def json_data(value: Any, name: str = "data") -> dict[str, Any]:
-    """A copy of `value` that is a JSON object within the size limit (so stores can always write it)."""
+    """A copy of `value` that is a JSON object within the size and depth limits, every string in
+    it storable (so every store can write it, and every response can be serialised)."""
     if value is None or (type(value) is dict and not value):  # the common cases, before an ABC check
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInterruptError(f"{name} must be a mapping", field=name)
     if not value:
         return {}
+    problem = _json_tree_problem(value, name)
+    if problem is not None:
+        raise InvalidInterruptError(problem, field=name)
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -108,6 +131,60 @@ def json_data(value: Any, name: str = "data") -> dict[str, Any]:
         raise InvalidInterruptError(f"{name} is larger than {MAX_DATA_BYTES} bytes as JSON", field=name)
     decoded: dict[str, Any] = json.loads(encoded)
     return decoded
+
+
+#: More values than this cannot fit in MAX_DATA_BYTES: each costs a byte and a separator.
+_MAX_DATA_VALUES = MAX_DATA_BYTES // 2 + 1
+
+
+def _json_tree_problem(root: Mapping[Any, Any], name: str) -> Optional[str]:
+    """What makes `root` unfit to store, if depth or string content does: walked with a stack,
+    not recursion, so no nesting can exhaust Python's stack before it is refused, and bounded by
+    the size limit, so no width can keep it busy. Types are left to json.dumps."""
+    # Containers still to look into: each with its depth and where it is as a (parent, key)
+    # chain, spelled out only for a message (a path string per value would cost the happy path).
+    stack: list[tuple[Any, int, Any]] = [(root, 1, None)]
+    seen = 0
+    while stack:
+        node, depth, where = stack.pop()
+        if depth > MAX_DATA_DEPTH:
+            return f"{name} is nested deeper than {MAX_DATA_DEPTH} levels"
+        if isinstance(node, Mapping):
+            for key in node:
+                if type(key) is str and not storable(key):
+                    return _unstorable(f"a key of {_path(name, where)}", key)
+            pairs: Any = node.items()
+        else:
+            pairs = enumerate(node)
+        seen += len(node)
+        if seen > _MAX_DATA_VALUES:
+            return f"{name} is larger than {MAX_DATA_BYTES} bytes as JSON"
+        for key, item in pairs:
+            kind = type(item)
+            if kind is str:
+                if len(item) > MAX_DATA_BYTES:
+                    return f"{name} is larger than {MAX_DATA_BYTES} bytes as JSON"
+                if not storable(item):
+                    return _unstorable(_path(name, (where, key)), item)
+            elif kind in _SCALARS:
+                continue
+            elif isinstance(item, (Mapping, list, tuple)):
+                stack.append((item, depth + 1, (where, key)))
+            elif isinstance(item, str) and not storable(item):  # a str subclass
+                return _unstorable(_path(name, (where, key)), item)
+    return None
+
+
+_SCALARS = frozenset((int, float, bool, type(None)))
+
+
+def _path(name: str, where: Any) -> str:
+    parts: list[str] = []
+    while where is not None:
+        where, key = where
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    spelled = name + "".join(reversed(parts))
+    return spelled if len(spelled) <= 200 else spelled[:197] + "..."
 
 
 def require_ttl(value: Any, name: str = "ttl") -> Optional[timedelta]:
@@ -146,7 +223,7 @@ def check_response_types(response: Any) -> InterruptResponse:
     if response.text is not None and len(response.text) > MAX_TEXT_LENGTH:
         raise InvalidResponseError(f"response.text is longer than {MAX_TEXT_LENGTH} characters", field="text")
     if response.text is not None and not storable(response.text):
-        raise InvalidResponseError(_unstorable("response.text"), field="text")
+        raise InvalidResponseError(_unstorable("response.text", response.text), field="text")
     if response.approved is not None and not isinstance(response.approved, bool):
         raise InvalidResponseError("response.approved must be true or false", field="approved")
     if response.decision is not None and (
@@ -156,7 +233,7 @@ def check_response_types(response: Any) -> InterruptResponse:
             f"response.decision must be a string of at most {MAX_ID_LENGTH} characters", field="decision"
         )
     if response.decision is not None and not storable(response.decision):
-        raise InvalidResponseError(_unstorable("response.decision"), field="decision")
+        raise InvalidResponseError(_unstorable("response.decision", response.decision), field="decision")
     try:
         optional_id(response.responder_id, "response.responder_id")
     except InvalidInterruptError as exc:
