@@ -113,11 +113,8 @@ def _fit_problem(root: Any, max_depth: int) -> Optional[str]:
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
-            if not node.isascii():
-                try:
-                    node.encode("utf-8")
-                except UnicodeEncodeError:
-                    return "holds a lone surrogate, which has no UTF-8 form"
+            if not node.isascii() and not _has_utf8(node):
+                return "holds a lone surrogate, which has no UTF-8 form"
         elif isinstance(node, dict):
             if depth > max_depth:
                 return f"nested deeper than {MAX_STORED_DATA_DEPTH} levels"
@@ -164,10 +161,23 @@ def _json_object(value: Any, column: str) -> Optional[dict[str, Any]]:
     return dict(decoded)
 
 
+def _has_utf8(text: str) -> bool:
+    """False for text holding a lone surrogate: it could be neither stored nor served as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(value: Any, column: str) -> Optional[str]:
-    if value is None or isinstance(value, str):
-        return value
-    raise _Unreadable(column, f"must be text, not {type(value).__name__}")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Unreadable(column, f"must be text, not {type(value).__name__}")
+    if not value.isascii() and not _has_utf8(value):
+        raise _Unreadable(column, "holds a lone surrogate, which has no UTF-8 form")
+    return value
 
 
 def _time(value: Any, column: str) -> Optional[datetime]:
@@ -231,7 +241,9 @@ class InterruptResponse:
             raise _Unreadable("response.approved", f"must be true, false or null, not {_describe(approved)}")
         text, decision, responder_id = value.get("text"), value.get("decision"), value.get("responder_id")
         if not (text.__class__ in _TEXT_TYPES and decision.__class__ in _TEXT_TYPES
-                and responder_id.__class__ in _TEXT_TYPES):  # inline: every answered row comes here
+                and responder_id.__class__ in _TEXT_TYPES) or (  # inline: every answered row comes here
+            not all(v is None or v.isascii() or _has_utf8(v) for v in (text, decision, responder_id))
+        ):
             for name in ("text", "decision", "responder_id"):
                 _text(value.get(name), f"response.{name}")  # raises, naming the field
         try:
@@ -333,7 +345,8 @@ class FlowInterrupt:
         if type(row) is not dict and not callable(getattr(row, "get", None)):
             raise CorruptInterruptError(None, f"an interrupt row must be a mapping, not {type(row).__name__}")
         raw_id = row.get("id")
-        interrupt_id = raw_id if isinstance(raw_id, str) else None
+        # An id with no UTF-8 form could not even be named in a log line or a problem document.
+        interrupt_id = raw_id if isinstance(raw_id, str) and (raw_id.isascii() or _has_utf8(raw_id)) else None
         try:
             return cls._from_db_row(row, interrupt_id)
         except _Unreadable as exc:
@@ -349,7 +362,13 @@ class FlowInterrupt:
             also = f" (as are {', '.join(missing[1:])})" if len(missing) > 1 else ""
             raise _Unreadable(missing[0], f"missing or null{also}")
         if interrupt_id is None:
-            raise _Unreadable("id", f"must be text, not {type(row['id']).__name__}")
+            raw_id = row["id"]
+            raise _Unreadable(
+                "id",
+                "holds a lone surrogate, which has no UTF-8 form"
+                if isinstance(raw_id, str)
+                else f"must be text, not {type(raw_id).__name__}",
+            )
         kind_value = row["kind"]
         # A dict lookup first: calling an Enum class to find a member costs several times more.
         kind = _KINDS.get(kind_value) if isinstance(kind_value, str) else None
@@ -362,7 +381,9 @@ class FlowInterrupt:
         # Checked in one pass, not a call per column: this runs for every row read (hot path).
         texts = [row.get(name) for name in _TEXT_COLUMNS]
         for value in texts:
-            if value.__class__ not in _TEXT_TYPES:
+            if value.__class__ not in _TEXT_TYPES or (
+                value is not None and not value.isascii() and not _has_utf8(value)
+            ):
                 for name in _TEXT_COLUMNS:
                     _text(row.get(name), name)  # raises, naming the column
         response = _json_object(row.get("response"), "response")
