@@ -198,6 +198,7 @@ def serve(
     import uvicorn
 
     from .api import Settings, create_app
+    from .api.server import uvicorn_config
     from .observability.metrics import Metrics
     from .services import InterruptService
     from .webhooks import WebhookService
@@ -245,7 +246,7 @@ def serve(
     sys.stdout.flush()
     # Event streams and long-polls never finish on their own: give them a few seconds on
     # shutdown, then close them, so Ctrl-C does not hang while an inbox tab is open.
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=3)
+    config = uvicorn_config(app, log_level="warning", timeout_graceful_shutdown=3)
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from jeeves_control_tower.api import Settings, create_app
+from jeeves_control_tower.api.server import uvicorn_config
 from jeeves_control_tower.api.tokens import TokenRegistry
 from jeeves_control_tower.services import InterruptService
 
@@ -76,7 +77,7 @@ async def running_api(
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
         port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        server = uvicorn.Server(uvicorn_config(app, log_level="warning", lifespan="off"))
         task = asyncio.create_task(server.serve(sockets=[sock]))
         base_url = f"http://127.0.0.1:{port}"
     api = Api(service, app, app.state.tokens, base_url)
