@@ -19,7 +19,7 @@ from . import events, routes
 from . import webhooks as webhook_routes
 from .auth import RateLimiter
 from .errors import RETRY_AFTER_SECONDS, install_error_handlers, problem
-from .server import BoundedHeaders
+from .server import BoundedRequests
 from .tokens import TokenRegistry, token_registry_for
 
 __all__ = ["Settings", "create_app"]
@@ -94,7 +94,7 @@ def create_app(
     service.store.add_listener(hub.wake)
 
     install_error_handlers(app)
-    app.add_middleware(BoundedHeaders)  # outermost: refused before anything else runs
+    app.add_middleware(BoundedRequests)  # outermost: refused before anything else runs
     app.include_router(routes.router)
     app.include_router(events.router)
     app.include_router(webhook_routes.router)

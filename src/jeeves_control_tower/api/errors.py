@@ -140,7 +140,7 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         # 400: a body FastAPI could not parse at all (e.g. JSON nested past Python's recursion
         # limit), bad input like any other.
-        codes = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed"}
+        codes = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
         code = codes.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         if exc.status_code == 405:

@@ -180,5 +180,5 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     schema = {"$ref": "#/components/schemas/Problem"}
     return {
         status: {"model": Problem, "content": {"application/problem+json": {"schema": schema}}}
-        for status in (400, 401, 422, 429, 503, *statuses)
+        for status in (400, 401, 413, 422, 429, 431, 503, *statuses)
     }

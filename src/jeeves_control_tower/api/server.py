@@ -2,20 +2,22 @@
 line and headers are bounded, and a request too large or too malformed to parse is answered
 with a problem document like every other refusal, never uvicorn's plain-text page.
 
-Two bounds, one limit (MAX_HEADER_BYTES): headers that arrive whole are measured by
-`BoundedHeaders` (431 `headers_too_large`); a request line and headers still incomplete past
+Headers have two bounds, one limit (MAX_HEADER_BYTES): headers that arrive whole are measured
+by `BoundedRequests` (431 `headers_too_large`); a request line and headers still incomplete past
 the limit are cut off by h11 itself, so a client cannot make the server buffer without end
-(400 `invalid_http_request`, since h11 does not say which part was too long).
+(400 `invalid_http_request`, since h11 does not say which part was too long). A body past
+MAX_BODY_BYTES is refused by `BoundedRequests` too (413 `body_too_large`), declared or chunked.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 import h11
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import PROBLEM_MEDIA_TYPE, problem
@@ -24,7 +26,9 @@ __all__ = [
     "LINGER_BYTES",
     "LINGER_SECONDS",
     "MAX_HEADER_BYTES",
-    "BoundedHeaders",
+    "BODY_TOO_LARGE",
+    "MAX_BODY_BYTES",
+    "BoundedRequests",
     "ProblemH11Protocol",
     "uvicorn_config",
 ]
@@ -34,27 +38,67 @@ __all__ = [
 MAX_HEADER_BYTES = 32 * 1024
 
 
-class BoundedHeaders:
-    """Refuses a request whose headers add up to more than MAX_HEADER_BYTES: 431 problem."""
+#: A request body: room for every field at its limit (`data`'s 256 KiB as compact JSON, and
+#: texts of 20,000 characters even when every character is sent as a \\uXXXX escape), with
+#: space to spare for indentation. Past it nothing is parsed.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BoundedRequests:
+    """Refuses a request whose target and headers exceed MAX_HEADER_BYTES (431), or whose body
+    exceeds MAX_BODY_BYTES (413), each as a problem document, before the app reads any of it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            for name, value in scope["headers"]:
-                size += len(name) + len(value)
-            if size > MAX_HEADER_BYTES:
-                refusal = problem(
-                    431,
-                    "headers_too_large",
-                    f"the request's target and headers come to {size:,} bytes; at most "
-                    f"{MAX_HEADER_BYTES:,} are read",
-                )
-                await refusal(scope, receive, send)
-                return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        declared: Optional[bytes] = None
+        for name, value in scope["headers"]:
+            size += len(name) + len(value)
+            if name == b"content-length":
+                declared = value
+        if size > MAX_HEADER_BYTES:
+            detail = (
+                f"the request's target and headers come to {size:,} bytes; "
+                f"at most {MAX_HEADER_BYTES:,} are read"
+            )
+            await problem(431, "headers_too_large", detail)(scope, receive, send)
+            return
+        if declared is None or not declared.isdigit():  # chunked (or no body): counted as it arrives
+            await self.app(scope, _counting(receive), send)
+            return
+        # The server holds the body to exactly this length.
+        if int(declared) > MAX_BODY_BYTES:
+            await problem(413, BODY_TOO_LARGE, _body_detail())(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+
+BODY_TOO_LARGE = "body_too_large"
+
+
+def _body_detail() -> str:
+    return f"the request body is larger than {MAX_BODY_BYTES:,} bytes"
+
+
+def _counting(receive: Receive) -> Receive:
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > MAX_BODY_BYTES:
+            # Raised inside the app's body read: FastAPI passes an HTTPException through, and the
+            # API's handler turns it into the 413 problem (api/errors.py).
+            raise StarletteHTTPException(413, _body_detail())
+        return message
+
+    return counted
 
 
 def _unparsable_body() -> bytes:
