@@ -178,8 +178,11 @@ async def kill_loop(target: str) -> dict[str, Any]:
                     load.allow_more()
                     before = load.acknowledged()
                     deadline = time.monotonic() + rng.uniform(*RUN_SECONDS)
-                    # A random moment, but one after this run acknowledged something.
-                    while time.monotonic() < deadline or load.acknowledged() == before:
+                    # A random moment, but one after this run acknowledged something, and while the
+                    # clients still have work (so requests are in flight when the server dies).
+                    while (
+                        time.monotonic() < deadline and len(load.created) < load.budget - CLIENTS
+                    ) or load.acknowledged() == before:
                         assert time.monotonic() < deadline + 15, f"nothing acknowledged in 15 s: {load.statuses}"
                         await asyncio.sleep(0.02)
                     await server.stop(signal.SIGKILL)
