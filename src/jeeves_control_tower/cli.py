@@ -255,30 +255,24 @@ def serve(
 @json_option
 def migrate(database_url: str, as_json: bool) -> None:
     """Apply pending database migrations (safe to run any time)."""
-    from .services import InterruptService
-    from .store.sql import migrations
+    from .store.connector import connector_for
+    from .store.migrator import apply_migrations
+    from .store.sql import Migration, migrations
 
-    dialect = "postgres" if database_url.startswith(("postgres://", "postgresql://")) else "sqlite"
-    known = migrations(dialect)
+    def announce(migration: Migration) -> None:
+        if not as_json:
+            click.echo(f"applying {migration.version:04d}_{migration.name} ...", err=True)
 
-    async def applied(db: Any) -> set[int]:
-        try:
-            rows = await db.fetch_all("SELECT version FROM jeeves_schema_migrations", ())
-        except Exception:
-            return set()
-        return {int(row["version"]) for row in rows}
+    db = open_database(database_url)
+    connector = connector_for(db)
+    known = migrations(connector.dialect)
 
     async def go() -> list[int]:
-        db = open_database(database_url)
-        before = await applied(db)
-        pending = [m for m in known if m.version not in before]
-        if not as_json:
-            for migration in pending:
-                click.echo(f"applying {migration.version:04d}_{migration.name} ...", err=True)
-        service = InterruptService(db, sweep_interval=0)
-        await service.start()  # applies every pending migration, each in its own transaction
-        await service.stop()
-        return [m.version for m in pending]
+        try:
+            applied = await apply_migrations(connector, announce)
+        finally:
+            await db.close()
+        return [m.version for m in applied]
 
     done = run(go())
     versions = [m.version for m in known]

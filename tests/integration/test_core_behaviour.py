@@ -4,6 +4,7 @@ a user's own DatabaseProtocol object. Every test runs once per store."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from jeeves_protocols import (
     InvalidInterruptError,
     InvalidResponseError,
     ResponderMismatchError,
+    StoreError,
     WaitTimeoutError,
 )
 from tests.integration.conftest import Harness
@@ -178,6 +180,16 @@ async def test_idempotency_key_returns_the_same_interrupt_once(harness: Harness)
     with pytest.raises(IdempotencyConflictError):
         await ask(harness, request_id="req-other", idempotency_key="step-7")
     assert len(await harness.journal()) == 1
+
+
+async def test_a_duplicate_id_is_a_store_error_on_every_store_and_changes_nothing(harness: Harness) -> None:
+    first = await ask(harness)
+    twin = dataclasses.replace(first, request_id="req-twin", question="Another?")
+    with pytest.raises(StoreError):
+        await harness.service.store.create(twin, "interrupt.clarification_needed")
+    stored = await harness.service.get_interrupt(first.id)
+    assert stored is not None and stored.request_id == first.request_id and stored.question == first.question
+    assert [e.interrupt_id for e in await harness.journal()] == [first.id]
 
 
 async def test_concurrent_idempotent_creates_make_one_interrupt(harness: Harness) -> None:

@@ -19,10 +19,9 @@ from jeeves_control_tower.api.tokens import SQLTokens, token_registry_for
 from jeeves_control_tower.observability.outages import OutageLog
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store._driver_errors import DRIVER_ERRORS
-from jeeves_control_tower.store.generic_sql import dollar
+from jeeves_control_tower.store.connector import ProtocolConnector
 from jeeves_control_tower.store.postgres import PostgresDatabase, PostgresStore
-from jeeves_control_tower.webhooks.postgres_storage import PostgresWebhookStorage
-from jeeves_control_tower.webhooks.service import WebhookService
+from jeeves_control_tower.webhooks.service import WebhookService, storage_for
 from jeeves_protocols import FlowInterrupt, InterruptKind, StoreError
 
 PROBLEM = "application/problem+json"
@@ -69,7 +68,7 @@ def an_interrupt() -> FlowInterrupt:
 async def test_every_postgres_entry_point_turns_a_refused_connection_into_store_error() -> None:
     db = PostgresDatabase(dead_dsn(), connect_timeout=2)
     store = PostgresStore(db)
-    webhooks = PostgresWebhookStorage(db)
+    webhooks = storage_for(db)
     tokens = token_registry_for(db)
     assert isinstance(tokens, SQLTokens)
     now = datetime.now(UTC)
@@ -79,7 +78,7 @@ async def test_every_postgres_entry_point_turns_a_refused_connection_into_store_
         lambda: db.fetch_one("SELECT 1"),
         lambda: db.insert("t", {"id": "x"}),
         lambda: db.update("t", {"a": 1}, {"id": "x"}),
-        lambda: db.execute_script([("SELECT 1", ())]),
+        lambda: store.migrate(),
         lambda: db.listen("channel", lambda _payload: None),
         lambda: db.group_commit.run(store_create_op(), ("x",)),
         lambda: store.get("i-1"),
@@ -179,7 +178,7 @@ def test_the_token_store_translates_through_either_dialect_of_database_object() 
 
     import asyncio
 
-    tokens = SQLTokens(Broken(), dollar)
+    tokens = SQLTokens(ProtocolConnector(Broken()))
     with pytest.raises(StoreError) as raised:
         asyncio.run(tokens.list())
     assert isinstance(raised.value.__cause__, ValueError)

@@ -2,13 +2,12 @@
 
 SHA-256 (not a slow password hash) is enough: a token is 32 random bytes, so there is nothing
 to guess from its hash. The registry logic lives once in `TokenRegistry`; backends only store
-rows (`MemoryTokens` for an in-memory service, `SQLTokens` for SQLite and PostgreSQL, which differ
-only in their placeholder style). The table comes from migration 0003, applied when the
+rows (`MemoryTokens` for an in-memory service, `SQLTokens` for SQLite and PostgreSQL: the same
+named queries, `store/queries/<dialect>/tokens.sql`). The table comes from migration 0003, applied when the
 interrupt store opens.
 
-Every statement goes through the database object's `fetch_all` under `any_db_errors`, so a
-failing database is a StoreError (the API's 503) on either dialect: the shipped SQLite and
-PostgreSQL databases raise StoreError themselves, and anything else an object raises is wrapped.
+Every statement goes through a store connector, which turns any database failure into a
+StoreError (the API's 503) on either dialect.
 """
 
 from __future__ import annotations
@@ -18,13 +17,12 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from jeeves_protocols import InvalidInterruptError
 from jeeves_protocols.interrupts import format_time, utc_now
 
-from ..store._driver_errors import any_db_errors
-from ..store.generic_sql import dollar, qmark
+from ..store.connector import Connector, connector_for
 
 __all__ = ["Role", "TokenRecord", "TokenRegistry", "MemoryTokens", "SQLTokens", "token_registry_for"]
 
@@ -127,40 +125,26 @@ class MemoryTokens(TokenRegistry):
 
 
 class SQLTokens(TokenRegistry):
-    """Tokens in `jeeves_api_tokens`, through any object with the seed's `fetch_all`."""
+    """Tokens in `jeeves_api_tokens`, through a store connector (any dialect, any database)."""
 
-    def __init__(self, db: Any, placeholder: Callable[[int], str]) -> None:
-        self.db = db
-        p = placeholder
-        self._insert_sql = (
-            "INSERT INTO jeeves_api_tokens (id, token_hash, user_id, role, created_at)"
-            f" VALUES ({p(1)}, {p(2)}, {p(3)}, {p(4)}, {p(5)}) RETURNING id"
-        )
-        self._by_hash_sql = f"SELECT * FROM jeeves_api_tokens WHERE token_hash = {p(1)}"
-        self._revoke_sql = (
-            f"UPDATE jeeves_api_tokens SET revoked_at = {p(1)}"
-            f" WHERE id = {p(2)} AND revoked_at IS NULL RETURNING id"
-        )
-
-    async def _fetch(self, query: str, params: tuple[Any, ...]) -> list[Any]:
-        with any_db_errors():
-            rows: list[Any] = await self.db.fetch_all(query, params)
-            return rows
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
 
     async def list(self) -> list[TokenRecord]:
-        rows = await self._fetch("SELECT * FROM jeeves_api_tokens ORDER BY created_at, id", ())
-        return [_record(row) for row in rows]
+        return [_record(row) for row in await self.connector.fetch("list_tokens")]
 
     async def _insert(self, record: TokenRecord, token_hash: str) -> None:
-        params = (record.id, token_hash, record.user_id, record.role.value, record.created_at)
-        await self._fetch(self._insert_sql, params)
+        await self.connector.fetch(
+            "insert_token", id=record.id, token_hash=token_hash, user_id=record.user_id,
+            role=record.role.value, created_at=record.created_at,
+        )
 
     async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]:
-        rows = await self._fetch(self._by_hash_sql, (token_hash,))
+        rows = await self.connector.fetch("token_by_hash", token_hash=token_hash)
         return _record(rows[0]) if rows else None
 
     async def _revoke(self, token_id: str, at: str) -> bool:
-        return bool(await self._fetch(self._revoke_sql, (at, token_id)))
+        return bool(await self.connector.fetch("revoke_token", id=token_id, at=at))
 
 
 def _record(row: Any) -> TokenRecord:
@@ -175,8 +159,6 @@ def _record(row: Any) -> TokenRecord:
 
 def token_registry_for(db: Any) -> TokenRegistry:
     """The token registry that lives beside a service's `db` (None: in memory)."""
-    from ..store.sqlite import SQLiteDatabase
-
     if db is None or not hasattr(db, "fetch_all"):
         return MemoryTokens()
-    return SQLTokens(db, qmark if isinstance(db, SQLiteDatabase) else dollar)
+    return SQLTokens(connector_for(db))

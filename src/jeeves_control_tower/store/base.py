@@ -13,6 +13,7 @@ from typing import Any, Optional, Protocol, runtime_checkable
 
 from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus
 
+from .constants import TERMINAL_EVENT_TYPES
 from .listing import EventQuery, InterruptQuery
 
 __all__ = [
@@ -27,13 +28,6 @@ __all__ = [
     "CREATED_SEQUENCE",
     "TERMINAL_SEQUENCE",
 ]
-
-#: The journal event each terminal status produces.
-TERMINAL_EVENT_TYPES: dict[InterruptStatus, str] = {
-    InterruptStatus.RESOLVED: "interrupt.resolved",
-    InterruptStatus.CANCELLED: "interrupt.cancelled",
-    InterruptStatus.EXPIRED: "interrupt.expired",
-}
 
 #: Per-interrupt event ordinals: an interrupt has one creation event and at most one terminal one.
 CREATED_SEQUENCE = 1

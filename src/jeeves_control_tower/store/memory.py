@@ -20,7 +20,7 @@ from collections import deque
 from datetime import datetime
 from typing import Any, Optional
 
-from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus
+from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus, StoreError
 
 from ._listeners import ListenerSet
 from .base import (
@@ -148,7 +148,7 @@ class MemoryStore(ListenerSet):
             return _snapshot(self._records[self._by_idempotency_key[key]]), False
         interrupt_id = interrupt.id
         if interrupt_id in self._records:
-            raise KeyError(f"duplicate interrupt id {interrupt_id!r}")
+            raise StoreError(f"duplicate interrupt id {interrupt_id!r}")  # as the SQL stores raise
         record = _record(interrupt)
         self._records[interrupt_id] = record
         if key is not None:

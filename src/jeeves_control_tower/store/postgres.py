@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -33,18 +33,17 @@ from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptKind, Sto
 from ._driver_errors import DRIVER_ERRORS, any_db_errors, pg_errors, translate_pg_errors
 from ._listeners import ListenerSet
 from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard, InterruptEvent
+from .connector import connector_for
+from .constants import WAKE_CHANNEL
 from .generic_sql import dollar, insert_statement, update_statement
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
+from .migrator import apply_migrations
 from .pg_group_commit import Batched, GroupCommit, ItemT, Outcome, ResultT
 from .rows import event_from_row, interrupt_from_row, readable, readable_page
-from .sql import migrations, queries
+from .sql import queries
 
 __all__ = ["PostgresDatabase", "PostgresStore", "WAKE_CHANNEL"]
 
-#: The NOTIFY channel every terminal transition announces its interrupt id on.
-WAKE_CHANNEL = "jeeves_interrupts"
-#: Serialises migrations of several instances starting at once ("jeeves" in ASCII).
-_MIGRATION_LOCK = 0x6A6565766573
 
 _Q = queries("postgres")
 #: Writer connections run only statements that find rows by primary or unique key. A prepared
@@ -58,8 +57,6 @@ _WRITER_SETTINGS = {"enable_seqscan": "off"}
 #: 0.4 ms at 200,000 stored. Planning each execution for its own values costs tens of microseconds.
 _POOL_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 _ALL_KINDS = [kind.value for kind in InterruptKind]
-#: A migration statement may rewrite a large table: it gets far more than a request's bound.
-_MIGRATION_TIMEOUT = 3600.0
 #: The LISTEN connection retries at least this often while the server is down (it also calls
 #: every waiter to re-read once it is back, so a short outage costs them about this much).
 _LISTEN_RETRY_MAX = 1.0
@@ -172,14 +169,6 @@ class PostgresDatabase:
         async with self.connection() as connection:
             status = await connection.execute(statement, *params)
         return int(status.rsplit(" ", 1)[-1])
-
-    async def execute_script(self, steps: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-        """Run (statement, params) steps in one transaction, holding the migration lock against
-        other instances starting at the same moment."""
-        async with self.connection() as connection, connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
-            for statement, params in steps:
-                await connection.execute(statement, *params, timeout=_MIGRATION_TIMEOUT)
 
     @translate_pg_errors
     async def listen(self, channel: str, callback: Any) -> _Listener:
@@ -381,7 +370,7 @@ class PostgresStore(ListenerSet):
         self.wake_poll_interval: Optional[float] = poll_interval
 
     async def open(self) -> None:
-        await self._migrate()
+        await self.migrate()
         if isinstance(self.db, PostgresDatabase) and self._listener is None:
             self._listener = await self.db.listen(WAKE_CHANNEL, self._notified)
             self.wake_poll_interval = None
@@ -398,20 +387,9 @@ class PostgresStore(ListenerSet):
         if close is not None:
             await close()
 
-    async def _migrate(self) -> None:
-        await self._rows("create_migrations_table")
-        applied = {row["version"] for row in await self._rows("applied_migrations")}
-        for migration in migrations("postgres"):
-            if migration.version in applied:
-                continue
-            steps: list[tuple[str, tuple[Any, ...]]] = [(statement, ()) for statement in migration.statements]
-            steps.append((_Q["record_migration"], (migration.version, migration.name)))
-            if isinstance(self.db, PostgresDatabase):
-                await self.db.execute_script(steps)
-            else:
-                # A foreign object gives no transaction; the statements are idempotent instead.
-                for statement, params in steps:
-                    await self._run(statement, params)
+    async def migrate(self) -> None:
+        """Apply pending migrations (the one runner, store/migrator.py)."""
+        await apply_migrations(connector_for(self.db))
 
     async def _run(self, query: str, params: tuple[Any, ...]) -> List[Dict[str, Any]]:
         """Where a DatabaseProtocol object's errors become StoreError, whatever it raises (our own

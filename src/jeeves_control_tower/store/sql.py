@@ -1,4 +1,5 @@
-"""SQL kept in `.sql` files: named query blocks per dialect, and numbered migrations."""
+"""SQL kept in `.sql` files: named query blocks per dialect (`queries/<dialect>/`), and numbered
+migrations (`migrations/<dialect>/`)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,27 @@ def _is_comment(line: str) -> bool:
     return line.lstrip().startswith("--")
 
 
-@cache
-def queries(dialect: Dialect) -> dict[str, str]:
-    """`-- name: x` blocks of `queries/<dialect>.sql`, by name. A block may use another (say, an
-    expression several statements share) as `{name}`; comment lines inside blocks are dropped."""
-    text = resources.files(__package__).joinpath(f"queries/{dialect}.sql").read_text("utf-8")
+def _blocks(text: str) -> dict[str, str]:
+    """The `-- name: x` blocks of a `.sql` file's text, by name, comment lines dropped."""
     parts = _NAME.split(text)
-    blocks = {
+    return {
         name: "\n".join(line for line in body.strip().rstrip(";").splitlines() if not _is_comment(line))
         for name, body in zip(parts[1::2], parts[2::2], strict=True)
     }
+
+
+@cache
+def queries(dialect: Dialect) -> dict[str, str]:
+    """Every `-- name: x` block of `queries/<dialect>/*.sql`, by name (unique across the files).
+    A block may use another (say, an expression several statements share) as `{name}`."""
+    folder = resources.files(__package__).joinpath(f"queries/{dialect}")
+    blocks: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            for name, body in _blocks(entry.read_text("utf-8")).items():
+                if name in blocks:
+                    raise ValueError(f"query {name!r} is named twice in queries/{dialect}/")
+                blocks[name] = body
     return {
         name: _REFERENCE.sub(lambda m: blocks[m[1]] if m[1] in blocks else m[0], body)
         for name, body in blocks.items()

@@ -28,10 +28,12 @@ from jeeves_protocols.interrupts import format_time
 
 from ._listeners import ListenerSet
 from .base import CREATED_SEQUENCE, TERMINAL_SEQUENCE, Finish, FinishOutcome, Guard, InterruptEvent
+from .connector import SQLiteConnector
 from .generic_sql import insert_statement, is_read_only, qmark, update_statement
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
+from .migrator import apply_migrations
 from .rows import event_from_row, interrupt_from_row, readable, readable_page
-from .sql import migrations, queries
+from .sql import queries
 
 __all__ = ["SQLiteDatabase", "SQLiteStore"]
 
@@ -63,7 +65,7 @@ _CONNECTION_PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
 )
 _Q = queries("sqlite")
-#: Journal rows with their interrupt as it stood (see `event_payload` in queries/sqlite.sql).
+#: Journal rows with their interrupt as it stood (see `event_payload` in queries/sqlite/interrupts.sql).
 _EVENTS_SELECT = (
     f"SELECT e.seq, e.event_type, e.sequence, {_Q['event_payload']} AS payload, e.created_at, e.interrupt_id"
     " FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id"
@@ -580,25 +582,7 @@ class SQLiteStore(ListenerSet):
         self.database = database
 
     async def open(self) -> None:
-        def migrate(connection: sqlite3.Connection) -> None:
-            connection.execute(_Q["create_migrations_table"])
-            applied = {row[0] for row in connection.execute(_Q["applied_migrations"])}
-            for migration in migrations("sqlite"):
-                if migration.version in applied:
-                    continue
-                for statement in migration.statements:
-                    connection.execute(statement)
-                connection.execute(
-                    _Q["record_migration"], {"version": migration.version, "name": migration.name}
-                )
-            # SQLite opens a file it may not write read-only without a word, and a schema that is
-            # up to date needs no write: rewrite the header's user_version (same value; one page,
-            # once per open) so that a read-only file fails here, at start, and not on the first
-            # answer a human gives.
-            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-            connection.execute(f"PRAGMA user_version={version}")
-
-        await self.database.write(migrate)
+        await apply_migrations(SQLiteConnector(self.database))
 
     async def close(self) -> None:
         await self.database.close()

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from ..store.memory import MemoryStore
 from .models import DEAD, DELIVERED, PENDING, Attempt, Claim, Delivery
-from .policy import event_id, matches
+from .policy import disable_reason, fan_out_rows
 from .storage import AttemptOutcome, live_secrets
 
 __all__ = ["MemoryWebhookStorage"]
@@ -83,18 +83,17 @@ class MemoryWebhookStorage:
 
     async def fan_out(self, now: datetime, limit: int) -> int:
         events = await self.store.events_after(self._cursor, limit)
-        enabled = [s for s in self._subscriptions.values() if s["enabled"]]
         for event in events:
             self._events[event.seq] = event
-            interrupt = event.interrupt
-            for sub in enabled:
-                if matches(sub["events"], sub["user_id"], sub["session_id"],
-                           event.type, interrupt.user_id, interrupt.session_id):
-                    delivery = _Delivery(
-                        str(uuid.uuid4()), sub["id"], event.seq, event_id(interrupt.id, event.sequence),
-                        event.type, PENDING, now, now, now,
-                    )
-                    self._deliveries[delivery.id] = delivery
+        journal = [
+            {"seq": e.seq, "interrupt_id": e.interrupt_id, "event_type": e.type, "sequence": e.sequence,
+             "user_id": e.interrupt.user_id, "session_id": e.interrupt.session_id}
+            for e in events
+        ]
+        enabled = [s for s in self._subscriptions.values() if s["enabled"]]
+        for row in fan_out_rows(journal, enabled, lambda: str(uuid.uuid4())):
+            delivery = _Delivery(**row, status=PENDING, next_attempt_at=now, created_at=now, updated_at=now)
+            self._deliveries[delivery.id] = delivery
         if events:
             self._cursor = events[-1].seq
         return len(events)
@@ -136,10 +135,7 @@ class MemoryWebhookStorage:
             sub["failing_since"] = None
             return False
         sub["failing_since"] = sub["failing_since"] or now
-        reason = outcome.disable_reason
-        cutoff = outcome.failing_cutoff
-        if reason is None and cutoff is not None and sub["failing_since"] < cutoff:
-            reason = f"failing since {sub['failing_since'].isoformat()}"
+        reason = disable_reason(outcome.disable_reason, sub["failing_since"], outcome.failing_cutoff)
         if reason is None or not sub["enabled"]:
             return False
         sub.update(enabled=False, disabled_reason=reason, updated_at=now)

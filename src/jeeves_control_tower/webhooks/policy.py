@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from jeeves_protocols import InvalidInterruptError
+from jeeves_protocols.interrupts import format_time
 
 from .models import Claim
 
-__all__ = ["RetryPolicy", "DEFAULT_SCHEDULE", "matches", "check_patterns", "payload_body", "event_id"]
+__all__ = [
+    "RetryPolicy",
+    "DEFAULT_SCHEDULE",
+    "matches",
+    "check_patterns",
+    "payload_body",
+    "event_id",
+    "disable_reason",
+    "fan_out_rows",
+]
 
 #: Seconds to wait before each attempt, in the spirit of the Standard Webhooks recommendation.
 DEFAULT_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -89,3 +99,43 @@ def payload_body(claim: Claim) -> bytes:
         "sequence": claim.sequence,
     }
     return json.dumps(document, separators=(",", ":"), default=str).encode()
+
+
+def disable_reason(
+    given: Optional[str], failing_since: Optional[datetime], cutoff: Optional[datetime]
+) -> Optional[str]:
+    """Why an endpoint that just failed is disabled now, or None to keep it: the reason the
+    dispatcher gave (410 Gone), or failing without a single success since before `cutoff`."""
+    if given is not None:
+        return given
+    if cutoff is not None and failing_since is not None and failing_since < cutoff:
+        return f"failing since {format_time(failing_since)}"
+    return None
+
+
+def fan_out_rows(
+    events: Iterable[Mapping[str, Any]], subscriptions: Iterable[Mapping[str, Any]], make_id: Any
+) -> list[dict[str, Any]]:
+    """One delivery per (journal event, enabled subscription that wants it): the rows to insert.
+    An event is `{seq, interrupt_id, event_type, sequence, user_id, session_id}`, a subscription
+    `{id, events (patterns, maybe as JSON text), user_id, session_id}`."""
+    wanted = [
+        (s["id"], _patterns(s["events"]), s["user_id"], s["session_id"]) for s in subscriptions
+    ]
+    return [
+        {
+            "id": make_id(),
+            "subscription_id": subscription_id,
+            "event_seq": e["seq"],
+            "event_id": event_id(e["interrupt_id"], e["sequence"]),
+            "event_type": e["event_type"],
+        }
+        for e in events
+        for subscription_id, patterns, user_filter, session_filter in wanted
+        if matches(patterns, user_filter, session_filter, e["event_type"], e["user_id"], e["session_id"])
+    ]
+
+
+def _patterns(stored: Any) -> Sequence[str]:
+    patterns: Sequence[str] = json.loads(stored) if isinstance(stored, (str, bytes)) else stored
+    return patterns

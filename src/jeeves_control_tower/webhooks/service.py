@@ -46,16 +46,15 @@ def storage_for(db: Any) -> WebhookStorage:
 
         return MemoryWebhookStorage(db)
 
-    if isinstance(db, SQLiteDatabase):
-        from .sqlite_storage import SQLiteWebhookStorage
+    from ..store.connector import PostgresConnector, SQLiteConnector
+    from .sql_storage import SQLWebhookStorage
 
-        return SQLiteWebhookStorage(db)
+    if isinstance(db, SQLiteDatabase):
+        return SQLWebhookStorage(SQLiteConnector(db), db.interrupt_store().open)
     from ..store.postgres import PostgresDatabase
 
     if isinstance(db, PostgresDatabase):
-        from .postgres_storage import PostgresWebhookStorage
-
-        return PostgresWebhookStorage(db)
+        return SQLWebhookStorage(PostgresConnector(db), db.interrupt_store().migrate)
     raise InvalidInterruptError(
         f"webhooks need a SQLiteDatabase, PostgresDatabase or MemoryStore, not {type(db).__name__}",
         field="db",

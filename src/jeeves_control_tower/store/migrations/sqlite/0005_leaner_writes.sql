@@ -10,7 +10,7 @@
 --    time commits journal rows in seq order, so everything past the cursor is exactly what is new.
 -- 3. Journal rows no longer carry a JSON snapshot of the interrupt (about 600 bytes, most of a
 --    1 KiB page per event): readers derive it from the interrupt row (the `event_payload`
---    expression in queries/sqlite.sql). Rows written before keep theirs.
+--    expression in queries/sqlite/interrupts.sql). Rows written before keep theirs.
 -- 4. Listing by status: (status, created_at, id) moved every answered interrupt's entry; a partial
 --    index of pending ones only loses it. Other statuses are most rows: the (created_at, id) scan
 --    finds them at once.

@@ -107,13 +107,3 @@ SELECT * FROM jeeves_interrupts
 -- name: max_event_seq
 SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
 
--- name: applied_migrations
-SELECT version FROM jeeves_schema_migrations ORDER BY version;
-
--- name: create_migrations_table
-CREATE TABLE IF NOT EXISTS jeeves_schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
-
--- name: record_migration
-INSERT INTO jeeves_schema_migrations (version, name) VALUES (:version, :name) ON CONFLICT (version) DO NOTHING;

@@ -152,16 +152,6 @@ SELECT * FROM jeeves_interrupts
    AND ($3::text[] IS NULL OR kind = ANY($3::text[]))
  ORDER BY created_at;
 
--- name: applied_migrations
-SELECT version FROM jeeves_schema_migrations ORDER BY version;
-
--- name: create_migrations_table
-CREATE TABLE IF NOT EXISTS jeeves_schema_migrations (
-    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
-
--- name: record_migration
-INSERT INTO jeeves_schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT (version) DO NOTHING;
-
 -- name: expire_one
 -- One named interrupt (a waiter or reader found it due). Unlike the sweep it WAITS for a row
 -- lock instead of skipping it: if another process is expiring or answering it right now, this
