@@ -285,8 +285,8 @@ def migrate(database_url: str, as_json: bool) -> None:
 
 
 async def _with_tokens(database_url: str, job: Callable[[Any], Awaitable[T]]) -> T:
-    from .api.tokens import token_registry_for
     from .services import InterruptService
+    from .tokens import token_registry_for
 
     db = open_database(database_url)
     service = InterruptService(db, sweep_interval=0)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from jeeves_control_tower.api.tokens import Role, TokenRegistry, hash_token, token_registry_for
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_control_tower.tokens import Role, TokenRegistry, hash_token, token_registry_for
 from jeeves_protocols import InvalidInterruptError
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from jeeves_control_tower.services import InterruptConfig
+from jeeves_control_tower.services import EventQuery, InterruptConfig
 from jeeves_protocols import (
     IdempotencyConflictError,
     InterruptError,
@@ -180,6 +180,22 @@ async def test_idempotency_key_returns_the_same_interrupt_once(harness: Harness)
     with pytest.raises(IdempotencyConflictError):
         await ask(harness, request_id="req-other", idempotency_key="step-7")
     assert len(await harness.journal()) == 1
+
+
+async def test_create_or_replay_says_whether_it_created(harness: Harness) -> None:
+    service = harness.service
+    first, created = await service.create_or_replay(
+        InterruptKind.CONFIRMATION, "req-9", "user-1", "sess-1", message="Deploy?", idempotency_key="k-9"
+    )
+    again, created_again = await service.create_or_replay(
+        InterruptKind.CONFIRMATION, "req-9", "user-1", "sess-1", message="Deploy?", idempotency_key="k-9"
+    )
+    assert (created, created_again) == (True, False) and again.id == first.id
+    assert [e.interrupt_id for e in await service.events(EventQuery())] == [first.id]
+    with pytest.raises(IdempotencyConflictError):
+        await service.create_or_replay(
+            InterruptKind.CONFIRMATION, "req-other", "user-1", "sess-1", idempotency_key="k-9"
+        )
 
 
 async def test_a_duplicate_id_is_a_store_error_on_every_store_and_changes_nothing(harness: Harness) -> None:

@@ -16,10 +16,10 @@ import pytest
 
 from jeeves_control_tower.api import Settings
 from jeeves_control_tower.api.events import MAX_EVENT_ID
-from jeeves_control_tower.api.tokens import MemoryTokens, TokenRecord
 from jeeves_control_tower.store.generic_sql import dollar, qmark
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
+from jeeves_control_tower.tokens import MemoryTokens, TokenRecord
 from jeeves_protocols import InterruptKind, StoreError
 from tests.support.api_server import Api, running_api
 

@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from jeeves_control_tower.api import Settings, create_app
-from jeeves_control_tower.api.tokens import SQLTokens, token_registry_for
 from jeeves_control_tower.observability.outages import OutageLog
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store._driver_errors import DRIVER_ERRORS
 from jeeves_control_tower.store.connector import ProtocolConnector
 from jeeves_control_tower.store.postgres import PostgresDatabase, PostgresStore
+from jeeves_control_tower.tokens import SQLTokens, token_registry_for
 from jeeves_control_tower.webhooks.service import WebhookService, storage_for
 from jeeves_protocols import FlowInterrupt, InterruptKind, StoreError
 

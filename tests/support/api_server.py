@@ -16,8 +16,8 @@ from fastapi import FastAPI
 
 from jeeves_control_tower.api import Settings, create_app
 from jeeves_control_tower.api.server import uvicorn_config
-from jeeves_control_tower.api.tokens import TokenRegistry
 from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.tokens import TokenRegistry
 
 
 @dataclass

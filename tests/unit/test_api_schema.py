@@ -25,9 +25,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from jeeves_control_tower.api import Settings, create_app, routes
 from jeeves_control_tower.api.models import ID_PATTERN, MAX_TTL_SECONDS, NO_NUL_PATTERN
-from jeeves_control_tower.api.tokens import MemoryTokens
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.services import validation as check
+from jeeves_control_tower.tokens import MemoryTokens
 
 TOKENS = MemoryTokens()
 ADMIN_TOKEN, _ = asyncio.run(TOKENS.create("root", "admin"))

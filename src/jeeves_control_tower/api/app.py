@@ -15,12 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from jeeves_protocols import InterruptError
 
 from ..services.interrupt_service import InterruptService
+from ..tokens import TokenRegistry, token_registry_for
 from . import events, routes
 from . import webhooks as webhook_routes
 from .auth import RateLimiter
 from .errors import RETRY_AFTER_SECONDS, install_error_handlers, problem
 from .server import BoundedRequests
-from .tokens import TokenRegistry, token_registry_for
 
 __all__ = ["Settings", "create_app"]
 
@@ -91,7 +91,7 @@ def create_app(
     hub = events.EventHub()
     app.state.events = hub
     # Terminal changes seen by the store (incl. other processes, via LISTEN) wake event streams.
-    service.store.add_listener(hub.wake)
+    service.add_change_listener(hub.wake)
 
     install_error_handlers(app)
     app.add_middleware(BoundedRequests)  # outermost: refused before anything else runs

@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 
 from jeeves_protocols import FlowInterrupt, InterruptNotFoundError
 
+from ..tokens import Role, TokenRegistry
 from .errors import ApiError
-from .tokens import Role, TokenRegistry
 
 __all__ = [
     "Principal",

@@ -29,12 +29,11 @@ from fastapi.responses import StreamingResponse
 
 from jeeves_protocols import InvalidInterruptError, StoreError
 
-from ..store.base import InterruptEvent, InterruptStore
-from ..store.listing import EventQuery
+from ..services import EventQuery, InterruptEvent, InterruptService
+from ..tokens import Role
 from .auth import Principal, authenticate, authenticated_stream, still_valid
 from .errors import RETRY_AFTER_SECONDS
 from .models import problems
-from .tokens import Role
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated_stream)])
 
@@ -83,7 +82,7 @@ def format_event(event: InterruptEvent) -> str:
 
 
 async def stream_events(
-    store: InterruptStore,
+    service: InterruptService,
     hub: EventHub,
     query: EventQuery,
     *,
@@ -111,7 +110,7 @@ async def stream_events(
             woken.clear()
             page = EventQuery(after, query.user_id, query.session_id, query.limit)
             try:
-                batch = await store.events_for(page)
+                batch = await service.events(page)
             except StoreError:
                 # The database is unreachable: end cleanly, not with a torn connection; EventSource
                 # reconnects after `retry` ms and resumes from its Last-Event-ID.
@@ -170,7 +169,7 @@ async def events(
     settings = request.app.state.settings
     query = EventQuery(last_event_id or 0, user_id, session_id)
     body = stream_events(
-        request.app.state.service.store,
+        request.app.state.service,
         request.app.state.events,
         query,
         poll=settings.sse_poll_seconds,

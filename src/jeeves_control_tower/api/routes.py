@@ -18,12 +18,10 @@ from jeeves_protocols import (
 )
 from jeeves_protocols.interrupts import format_time, parse_time
 
-from ..services import validation as check
-from ..services.interrupt_service import InterruptService
-from ..store.listing import InterruptQuery
+from ..services import InterruptQuery, InterruptService
+from ..tokens import Role
 from .auth import Principal, allow, authenticate, authenticated, ensure_visible
 from .models import CancelBody, CreateInterrupt, InterruptOut, InterruptPage, Me, RespondBody, problems
-from .tokens import Role
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
 
@@ -81,14 +79,7 @@ async def me(request: Request) -> dict[str, str]:
     dependencies=[allow(Role.AGENT)],
 )
 async def create_interrupt(body: CreateInterrupt, request: Request, response: Response) -> dict[str, Any]:
-    service = _service(request)
-    # A key no store could hold is refused by create_interrupt below; looking it up would not be.
-    if body.idempotency_key is not None and check.could_be_stored(body.idempotency_key):
-        existing = await service.store.get_by_idempotency_key(body.idempotency_key)
-        if existing is not None and existing.request_id == body.request_id and existing.kind is body.kind:
-            response.status_code = 200
-            return _out(existing)
-    interrupt = await service.create_interrupt(
+    interrupt, created = await _service(request).create_or_replay(
         body.kind,
         body.request_id,
         body.user_id,
@@ -100,6 +91,9 @@ async def create_interrupt(body: CreateInterrupt, request: Request, response: Re
         ttl=timedelta(seconds=body.ttl_seconds) if body.ttl_seconds is not None else None,
         idempotency_key=body.idempotency_key,
     )
+    if not created:
+        response.status_code = 200  # an idempotent replay: the interrupt the key already made
+        return _out(interrupt)
     request.app.state.events.wake()
     return _out(interrupt)
 

@@ -2,6 +2,15 @@
 
 from jeeves_protocols import DEFAULT_INTERRUPT_CONFIGS, InterruptConfig
 
+from ..store.base import InterruptEvent
+from ..store.listing import EventQuery, InterruptQuery
 from .interrupt_service import InterruptService
 
-__all__ = ["InterruptService", "InterruptConfig", "DEFAULT_INTERRUPT_CONFIGS"]
+__all__ = [
+    "DEFAULT_INTERRUPT_CONFIGS",
+    "EventQuery",
+    "InterruptConfig",
+    "InterruptEvent",
+    "InterruptQuery",
+    "InterruptService",
+]

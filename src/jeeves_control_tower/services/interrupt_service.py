@@ -44,8 +44,8 @@ from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..observability.outages import OutageLog
 from ..store import Finish, Guard, InterruptStore, store_for
-from ..store.base import TERMINAL_EVENT_TYPES
-from ..store.listing import InterruptQuery
+from ..store.base import TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
+from ..store.listing import EventQuery, InterruptQuery
 from . import validation as check
 from .helpers import InterruptCreationHelpers
 from .ids import new_interrupt_id
@@ -195,8 +195,30 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         `ttl=None` takes the kind's default TTL; any explicit `ttl` is used as given (zero or
         negative: already due). Kinds with `auto_expire=False` never expire. With an
         `idempotency_key` already used by the same request, the stored interrupt is returned
-        and nothing is announced again.
+        and nothing is announced again (`create_or_replay` says which happened).
         """
+        interrupt, _created = await self.create_or_replay(
+            kind, request_id, user_id, session_id, envelope_id, question, message, data, ttl,
+            idempotency_key=idempotency_key,
+        )
+        return interrupt
+
+    async def create_or_replay(
+        self,
+        kind: InterruptKind,
+        request_id: str,
+        user_id: str,
+        session_id: str,
+        envelope_id: Optional[str] = None,
+        question: Optional[str] = None,
+        message: Optional[str] = None,
+        data: Optional[Dict[str, Any]] = None,
+        ttl: Optional[timedelta] = None,
+        *,
+        idempotency_key: Optional[str] = None,
+    ) -> tuple[FlowInterrupt, bool]:
+        """`create_interrupt`, and whether it created the interrupt (False: an idempotent replay
+        returned the one the key already made)."""
         kind = check.require_kind(kind)
         ttl = check.require_ttl(ttl)
         config = self.configs[kind]
@@ -231,12 +253,12 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                         f"{stored.request_id!r} ({stored.kind.value})",
                         field="idempotency_key",
                     )
-                return stored
+                return stored, False
             self.metrics.interrupt_created(stored)
             self._announce(config.webhook_event, "interrupt_created", stored)
             if self.webhook_service is not None:
                 await self._emit(config.webhook_event, stored)
-            return stored
+            return stored, True
 
     # -- querying -------------------------------------------------------------------------
 
@@ -283,6 +305,17 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         now = self._now()
         found = await self.store.list_interrupts(replace(query, now=now))
         return [await self._expire_now(i.id, now) if i.is_due(now) else i for i in found]
+
+    async def events(self, query: EventQuery) -> List[InterruptEvent]:
+        """A page of the event journal past `query.after_seq` (about the query's user and/or
+        session), in commit order: what the live stream and the audit history read."""
+        await self._ensure_open()
+        return await self.store.events_for(query)
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call `listener(interrupt_id)` whenever an interrupt changes, in this process or (where
+        the store can tell) another one; "*" when any may have."""
+        self.store.add_listener(listener)
 
     # -- responding -----------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
--- Bearer tokens (api/tokens.py): only each secret's SHA-256 is stored. The same text on both
+-- Bearer tokens (jeeves_control_tower/tokens.py): only each secret's SHA-256 is stored. The same text on both
 -- dialects; each statement stands alone, so it is safe through a DatabaseProtocol object too.
 
 -- name: insert_token

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from jeeves_protocols import InvalidInterruptError
 from jeeves_protocols.interrupts import format_time, utc_now
 
-from ..store.connector import Connector, connector_for
+from .store.connector import Connector, connector_for
 
 __all__ = ["Role", "TokenRecord", "TokenRegistry", "MemoryTokens", "SQLTokens", "token_registry_for"]
 
