@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jeeves_control_tower.api.server import MAX_BODY_BYTES, MAX_HEADER_BYTES
+from jeeves_control_tower.api.server import MAX_BODY_BYTES, MAX_HEADER_BYTES, ProblemH11Protocol
 from jeeves_control_tower.services import validation as check
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
@@ -171,6 +171,13 @@ async def test_any_number_is_refused_typed(api: Api) -> None:
         refused(await admin.get("/v1/events", params={"last_event_id": position}))
         if position.isascii() and position == position.strip():  # what a header can carry
             refused(await admin.get("/v1/events", headers={"Last-Event-ID": position}))
+    for name in ("user_id", "session_id", "request_id"):
+        assert refused(await admin.get("/v1/interrupts", params={name: "a\x00b"}))["field"] == name
+    for name in ("user_id", "session_id"):
+        refused(await admin.get("/v1/events", params={name: "\x00"}))
+    broken = await post_raw(agent, "/v1/interrupts", '{"kind":')
+    doc = refused(broken, 400)
+    assert doc["field"] is None and "not valid JSON" in doc["detail"], doc
     assert [item["status"] for item in await everything(api)] == ["pending"]
 
 
@@ -226,3 +233,30 @@ async def test_huge_headers_and_bodies_are_refused_without_a_5xx(api: Api) -> No
     response = await api.client(Authorization="Bearer " + "t" * 20_000).get("/v1/interrupts")
     assert refused(response, 401)["code"]
     assert [item["status"] for item in await everything(api)] == ["cancelled"]
+
+
+@pytest.fixture
+def quick_header_clock(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setattr(ProblemH11Protocol, "header_timeout", 0.5)
+    return 0.5
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /v1/me HTTP/1.1\r\nHost: x\r\n", b"GET /\r\n"])
+async def test_a_request_that_stalls_before_its_headers_end_is_closed_with_a_408(
+    tmp_path: Path, quick_header_clock: float, sent: bytes
+) -> None:
+    async with running_api(SQLiteDatabase(tmp_path / "slow.db"), over_socket=True) as api:
+        host, port = api.base_url[7:].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(sent)
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), timeout=quick_header_clock * 20)
+        writer.close()
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:80]
+        assert b"application/problem+json" in reply and b"request_timeout" in reply
+        # A client that keeps pace is not cut off: a keep-alive connection serves request after
+        # request, each well within the clock.
+        async with httpx.AsyncClient(base_url=api.base_url) as client:
+            for _ in range(3):
+                assert (await client.get("/healthz")).status_code == 200
+                await asyncio.sleep(quick_header_clock / 2)

@@ -125,11 +125,15 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         errors = exc.errors()
         first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            # Its location is a byte offset into the body, not a field.
+            at = next((part for part in first.get("loc", ()) if isinstance(part, int)), None)
+            where = f" at byte {at}" if at is not None else ""
+            return problem(400, "invalid_input", f"the body is not valid JSON{where}", field=None)
         location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
         field = ".".join(location) or None
-        malformed = first.get("type") == "json_invalid"
         return problem(
-            400 if malformed else 422,
+            422,
             "invalid_input",
             f"{field}: {first.get('msg', 'invalid')}" if field else str(first.get("msg", "invalid input")),
             field=field,

@@ -33,7 +33,7 @@ from ..services import EventQuery, InterruptEvent, InterruptService
 from ..tokens import Role
 from .auth import Principal, authenticate, authenticated_stream, still_valid
 from .errors import RETRY_AFTER_SECONDS
-from .models import problems
+from .models import id_query, problems
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated_stream)])
 
@@ -143,8 +143,8 @@ async def stream_events(
 )
 async def events(
     request: Request,
-    session_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
-    user_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
+    session_id: Optional[str] = id_query("Only this session's events."),
+    user_id: Optional[str] = id_query("Only this user's events (a responder: always their own)."),
     last_event_id: Optional[int] = Query(
         default=None,
         ge=0,

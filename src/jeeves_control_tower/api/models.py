@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, SkipValidation, StringConstraints
 from pydantic.config import JsonDict
 from pydantic_core import core_schema
@@ -25,6 +26,22 @@ ID_PATTERN = rf"^[^\u0000]*[^\u0000{check.WHITESPACE_CLASS}][^\u0000]*$"
 
 def _id(description: str) -> Any:
     return Field(
+        default=None,
+        min_length=1,
+        max_length=check.MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
+        description=description,
+    )
+
+
+def id_field(description: str) -> Any:
+    """An optional id in a body."""
+    return _id(description)
+
+
+def id_query(description: str) -> Any:
+    """An optional id filter in a query string: the same rules as an id in a body."""
+    return Query(
         default=None,
         min_length=1,
         max_length=check.MAX_ID_LENGTH,

@@ -21,7 +21,16 @@ from jeeves_protocols.interrupts import format_time, parse_time
 from ..services import InterruptQuery, InterruptService
 from ..tokens import Role
 from .auth import Principal, allow, authenticate, authenticated, ensure_visible
-from .models import CancelBody, CreateInterrupt, InterruptOut, InterruptPage, Me, RespondBody, problems
+from .models import (
+    CancelBody,
+    CreateInterrupt,
+    InterruptOut,
+    InterruptPage,
+    Me,
+    RespondBody,
+    id_query,
+    problems,
+)
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(authenticated)])
 
@@ -119,9 +128,9 @@ async def create_interrupt(body: CreateInterrupt, request: Request, response: Re
 async def list_interrupts(
     request: Request,
     status: Optional[InterruptStatus] = None,
-    user_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
-    session_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
-    request_id: Optional[str] = Query(default=None, min_length=1, max_length=255),
+    user_id: Optional[str] = id_query("Only this user's interrupts."),
+    session_id: Optional[str] = id_query("Only this session's."),
+    request_id: Optional[str] = id_query("Only this request's."),
     kind: Optional[InterruptKind] = None,
     limit: int = Query(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Page size."),
     cursor: Optional[str] = Query(

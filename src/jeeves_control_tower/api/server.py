@@ -11,6 +11,7 @@ MAX_BODY_BYTES is refused by `BoundedRequests` too (413 `body_too_large`), decla
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Optional
 
@@ -23,6 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .errors import PROBLEM_MEDIA_TYPE, problem
 
 __all__ = [
+    "HEADER_TIMEOUT",
     "LINGER_BYTES",
     "LINGER_SECONDS",
     "MAX_HEADER_BYTES",
@@ -121,13 +123,75 @@ LINGER_SECONDS = 5.0
 LINGER_BYTES = 16 * 1024 * 1024
 
 
-class ProblemH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, answering a request it cannot parse with a problem document."""
+#: Seconds a connection may take to send a request's line and headers, counted from when it
+#: opens or starts a request: a client that connects and stalls (or trickles a byte at a time)
+#: gets a 408 problem and is closed, instead of holding the connection for ever.
+HEADER_TIMEOUT = 10.0
 
+
+def _problem_bytes(status: int, reason: str, body: bytes) -> bytes:
+    """A whole close-delimited problem response, for when h11 has no request to answer."""
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: {PROBLEM_MEDIA_TYPE}\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering a request it cannot parse with a problem document, and
+    one whose headers do not arrive within HEADER_TIMEOUT with a 408 problem."""
+
+    header_timeout = HEADER_TIMEOUT
     _BODY = _unparsable_body()
+    _TIMED_OUT = _problem_bytes(408, "Request Timeout", json.dumps({
+        "type": "https://jeeves.dev/problems/request_timeout",
+        "title": "Request timeout",
+        "status": 408,
+        "detail": f"the request line and headers did not arrive within {HEADER_TIMEOUT:g} s",
+        "code": "request_timeout",
+    }).encode())
     _lingering: int = -1  # bytes dropped since the refusal; -1 while parsing
+    _header_timer: Optional[asyncio.TimerHandle] = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_headers()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self._headers_arrived()
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_timed_out)
+
+    def _headers_arrived(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_timed_out(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.write(self._TIMED_OUT)
+            self.transport.close()
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a request's headers were read: it is under way
+            self._headers_arrived()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # uvicorn's keep-alive timeout closes an idle connection; once the next request starts
+        # arriving it no longer applies, so the header clock runs again from here.
+        if not self.transport.is_closing():
+            self._await_headers()
 
     def send_400_response(self, msg: str) -> None:
+        self._headers_arrived()
         headers = [
             (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
             (b"content-length", str(len(self._BODY)).encode()),

@@ -7,45 +7,79 @@ same problem documents as everywhere else.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict, JsonValue
 
 from .auth import allow, authenticated
 from .errors import ApiError
-from .models import problems
+from .models import id_field, problems
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], dependencies=[Depends(authenticated), allow()])
 
-_EVENTS = Field(default=None, min_length=1, max_length=50)
+# What the service checks, stated in the document (webhooks/ssrf.py, policy.py, signing.py). A URL
+# of the right form may still be refused for where it points (a private address, a host that does
+# not resolve): that depends on DNS and the server's allow-list, which no schema can state.
+#: http(s), a host (a name or a bracketed IPv6 literal), an optional port of 0-65535, no
+#: credentials, no control character or space (spelled out: `\s` means other things in other
+#: regex engines).
+URL_PATTERN = (
+    r"^[hH][tT][tT][pP][sS]?://(\[[0-9A-Fa-f:.]+\]|[^/?#@\u0000-\u0020:\[\]]+)"
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?"
+    r"([/?#][^\u0000-\u0020]*)?$"
+)
+#: An event type, "prefix.*" or "*".
+EVENT_PATTERN = r"^(\*|[^*\u0000]+|[^*\u0000]+\.\*)$"
+#: whsec_ and the standard base64 (padded) of at least 16 bytes.
+SECRET_PATTERN = r"^whsec_([A-Za-z0-9+/]{4}){5,}([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"
+_EVENT = Annotated[str, StringConstraints(pattern=EVENT_PATTERN)]
+_SECRET = Field(default=None, min_length=1, max_length=255, pattern=SECRET_PATTERN)
+
+
+def _never_null(schema: JsonDict) -> None:
+    """Optional to send, but never `null`: the document leaves null out of the field's types."""
+    given = schema.pop("anyOf", [])
+    kinds: list[JsonValue] = [
+        kind for kind in (given if isinstance(given, list) else [])
+        if isinstance(kind, dict) and kind.get("type") != "null"
+    ]
+    if len(kinds) == 1 and isinstance(kinds[0], dict):
+        schema.update(kinds[0])
+    elif kinds:
+        schema["anyOf"] = kinds
 
 
 class CreateSubscription(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=2048)
-    events: Optional[list[str]] = _EVENTS
-    user_id: Optional[str] = Field(default=None, min_length=1, max_length=255)
-    session_id: Optional[str] = Field(default=None, min_length=1, max_length=255)
-    secret: Optional[str] = Field(default=None, min_length=1, max_length=255)
+    url: str = Field(min_length=1, max_length=2048, pattern=URL_PATTERN)
+    events: Optional[list[_EVENT]] = Field(default=None, min_length=1, max_length=50)
+    user_id: Optional[str] = id_field("Deliver only this user's events.")
+    session_id: Optional[str] = id_field("Deliver only this session's events.")
+    secret: Optional[str] = _SECRET
     enabled: bool = Field(default=True, strict=True)
 
 
 class UpdateSubscription(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: Optional[str] = Field(default=None, min_length=1, max_length=2048)
-    events: Optional[list[str]] = _EVENTS
-    user_id: Optional[str] = Field(default=None, min_length=1, max_length=255)
-    session_id: Optional[str] = Field(default=None, min_length=1, max_length=255)
-    enabled: Optional[bool] = Field(default=None, strict=True)
+    url: Optional[str] = Field(
+        default=None, min_length=1, max_length=2048, pattern=URL_PATTERN, json_schema_extra=_never_null
+    )
+    events: Optional[list[_EVENT]] = Field(
+        default=None, min_length=1, max_length=50, json_schema_extra=_never_null
+    )
+    user_id: Optional[str] = id_field("Deliver only this user's events; null: anyone's.")
+    session_id: Optional[str] = id_field("Deliver only this session's events; null: any session's.")
+    enabled: Optional[bool] = Field(default=None, strict=True, json_schema_extra=_never_null)
 
 
 class RotateSecret(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    secret: Optional[str] = Field(default=None, min_length=1, max_length=255)
+    secret: Optional[str] = _SECRET
     overlap_seconds: float = Field(default=86_400, ge=0, le=30 * 86_400, strict=True, allow_inf_nan=False)
 
 
