@@ -9,10 +9,12 @@ from jeeves_protocols import (
     InterruptStatus,
 )
 
+from .backend import Backend, open_backend
 from .services import DEFAULT_INTERRUPT_CONFIGS, InterruptService
 from .store.sqlite import SQLiteDatabase
 
 __all__ = [
+    "Backend",
     "DEFAULT_INTERRUPT_CONFIGS",
     "FlowInterrupt",
     "InterruptConfig",
@@ -23,6 +25,7 @@ __all__ = [
     "InterruptStatus",
     "SQLiteDatabase",
     "PostgresDatabase",
+    "open_backend",
 ]
 
 

@@ -286,13 +286,12 @@ def migrate(database_url: str, as_json: bool) -> None:
 
 async def _with_tokens(database_url: str, job: Callable[[Any], Awaitable[T]]) -> T:
     from .services import InterruptService
-    from .tokens import token_registry_for
 
     db = open_database(database_url)
     service = InterruptService(db, sweep_interval=0)
     await service.start()  # applies migrations, which create the token table
     try:
-        return await job(token_registry_for(db))
+        return await job(service.backend.tokens)
     finally:
         await service.stop()
 

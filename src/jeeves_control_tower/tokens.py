@@ -22,9 +22,9 @@ from typing import Any, Optional
 from jeeves_protocols import InvalidInterruptError
 from jeeves_protocols.interrupts import format_time, utc_now
 
-from .store.connector import Connector, connector_for
+from .store.connector import Connector
 
-__all__ = ["Role", "TokenRecord", "TokenRegistry", "MemoryTokens", "SQLTokens", "token_registry_for"]
+__all__ = ["Role", "TokenRecord", "TokenRegistry", "MemoryTokens", "SQLTokens"]
 
 TOKEN_PREFIX = "jct_"
 
@@ -156,9 +156,3 @@ def _record(row: Any) -> TokenRecord:
         revoked_at=row["revoked_at"],
     )
 
-
-def token_registry_for(db: Any) -> TokenRegistry:
-    """The token registry that lives beside a service's `db` (None: in memory)."""
-    if db is None or not hasattr(db, "fetch_all"):
-        return MemoryTokens()
-    return SQLTokens(connector_for(db))

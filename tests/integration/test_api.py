@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from jeeves_control_tower.api import Settings
+from jeeves_control_tower.services import EventQuery
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 from tests.support.api_server import Api, running_api
@@ -166,6 +167,18 @@ async def test_list_filters_newest_first_and_paginates(api: Api) -> None:
     await api.client("agent").post(f"/v1/interrupts/{ids[0]}/cancel", json={})
     assert [i["id"] for i in (await admin.get("/v1/interrupts?status=cancelled")).json()["items"]] == [ids[0]]
     assert len((await admin.get("/v1/interrupts?status=pending")).json()["items"]) == 5
+
+
+async def test_a_listing_names_the_journal_position_to_follow_from(api: Api) -> None:
+    admin = api.client("admin")
+    empty = (await admin.get("/v1/interrupts")).json()
+    assert empty["journal_position"] == 0
+    first = await create(api)
+    page = (await admin.get("/v1/interrupts?status=pending")).json()
+    assert [item["id"] for item in page["items"]] == [first["id"]] and page["journal_position"] >= 1
+    second = await create(api, request_id="req-2")
+    since = await api.service.events(EventQuery(after_seq=page["journal_position"]))
+    assert [event.interrupt_id for event in since] == [second["id"]]
 
 
 async def test_a_responder_lists_only_their_own(api: Api) -> None:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from jeeves_control_tower.backend import open_backend
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
-from jeeves_control_tower.tokens import Role, TokenRegistry, hash_token, token_registry_for
+from jeeves_control_tower.tokens import Role, TokenRegistry, hash_token
 from jeeves_protocols import InvalidInterruptError
 
 
@@ -27,7 +28,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 @pytest.fixture
 async def tokens(db: Any) -> AsyncIterator[TokenRegistry]:
     async with InterruptService(db, sweep_interval=0):  # opening it applies migration 0003
-        yield token_registry_for(db)
+        yield open_backend(db).tokens
 
 
 async def test_token_life_cycle(tokens: TokenRegistry) -> None:

@@ -198,6 +198,21 @@ async def test_create_or_replay_says_whether_it_created(harness: Harness) -> Non
         )
 
 
+async def test_the_journal_position_splits_what_was_from_what_comes(harness: Harness) -> None:
+    service = harness.service
+    assert await service.journal_position() == 0
+    first = await ask(harness)
+    position = await service.journal_position()
+    assert [e.seq for e in await service.events(EventQuery())] == [position]
+    second = await ask(harness, request_id="req-2")
+    await service.cancel(first.id, "not needed")
+    later = await service.events(EventQuery(after_seq=position))
+    assert [(e.interrupt_id, e.type) for e in later] == [
+        (second.id, "interrupt.clarification_needed"), (first.id, "interrupt.cancelled")
+    ]
+    assert await service.journal_position() == later[-1].seq
+
+
 async def test_a_duplicate_id_is_a_store_error_on_every_store_and_changes_nothing(harness: Harness) -> None:
     first = await ask(harness)
     twin = dataclasses.replace(first, request_id="req-twin", question="Another?")

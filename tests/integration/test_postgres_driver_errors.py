@@ -15,13 +15,14 @@ import httpx
 import pytest
 
 from jeeves_control_tower.api import Settings, create_app
+from jeeves_control_tower.backend import open_backend
 from jeeves_control_tower.observability.outages import OutageLog
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store._driver_errors import DRIVER_ERRORS
 from jeeves_control_tower.store.connector import ProtocolConnector
 from jeeves_control_tower.store.postgres import PostgresDatabase, PostgresStore
-from jeeves_control_tower.tokens import SQLTokens, token_registry_for
-from jeeves_control_tower.webhooks.service import WebhookService, storage_for
+from jeeves_control_tower.tokens import SQLTokens
+from jeeves_control_tower.webhooks.service import WebhookService
 from jeeves_protocols import FlowInterrupt, InterruptKind, StoreError
 
 PROBLEM = "application/problem+json"
@@ -68,8 +69,8 @@ def an_interrupt() -> FlowInterrupt:
 async def test_every_postgres_entry_point_turns_a_refused_connection_into_store_error() -> None:
     db = PostgresDatabase(dead_dsn(), connect_timeout=2)
     store = PostgresStore(db)
-    webhooks = storage_for(db)
-    tokens = token_registry_for(db)
+    backend = open_backend(db)
+    webhooks, tokens = backend.webhooks, backend.tokens
     assert isinstance(tokens, SQLTokens)
     now = datetime.now(UTC)
     calls: list[Callable[[], Awaitable[Any]]] = [

@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from jeeves_control_tower.api import Settings, create_app
+from jeeves_control_tower.backend import open_backend
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
-from jeeves_control_tower.webhooks.service import storage_for
 from jeeves_protocols import InterruptResponse, InterruptStatus, StoreError
 from tests.support.sqlite_faults import (
     checkpoint,
@@ -262,7 +262,7 @@ async def test_no_sqlite_error_escapes_any_table_of_the_file(tmp_path: Path) -> 
     path = tmp_path / "all.db"
     token = await _prepare(path)
     db = SQLiteDatabase(path)
-    storage = storage_for(db)
+    storage = open_backend(db).webhooks
     await storage.open(lambda: None)
     app = create_app(InterruptService(db, sweep_interval=0), Settings(manage_service=False))
     try:

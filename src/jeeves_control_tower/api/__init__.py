@@ -1,6 +1,6 @@
 """The HTTP API: `create_app(service, settings)`, bearer-token auth and problem+json errors."""
 
-from ..tokens import Role, TokenRecord, TokenRegistry, token_registry_for
+from ..tokens import Role, TokenRecord, TokenRegistry
 from .app import Settings, create_app
 
-__all__ = ["Role", "Settings", "TokenRecord", "TokenRegistry", "create_app", "token_registry_for"]
+__all__ = ["Role", "Settings", "TokenRecord", "TokenRegistry", "create_app"]

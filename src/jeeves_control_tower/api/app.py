@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from jeeves_protocols import InterruptError
 
 from ..services.interrupt_service import InterruptService
-from ..tokens import TokenRegistry, token_registry_for
+from ..tokens import TokenRegistry
 from . import events, routes
 from . import webhooks as webhook_routes
 from .auth import RateLimiter
@@ -84,7 +84,7 @@ def create_app(
     app.state.service = service
     app.state.settings = settings
     app.state.webhooks = webhooks
-    app.state.tokens = tokens if tokens is not None else token_registry_for(service.db)
+    app.state.tokens = tokens if tokens is not None else service.backend.tokens
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
     )

@@ -173,6 +173,11 @@ class InterruptOut(BaseModel):
 class InterruptPage(BaseModel):
     items: list[InterruptOut]
     next_cursor: Optional[str] = None
+    journal_position: int = Field(
+        ge=0,
+        description="The event journal's position just before this page was read: follow "
+        "/v1/events from it (as Last-Event-ID) to see every change since, and none from before.",
+    )
 
 
 class Me(BaseModel):

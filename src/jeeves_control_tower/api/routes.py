@@ -147,6 +147,7 @@ async def list_interrupts(
     service = _service(request)
     # One extra row tells whether another page exists without a count query.
     before = decode_cursor(cursor) if cursor is not None else None
+    position = await service.journal_position()  # before the read: a change during it is after
     found = await service.list_interrupts(
         InterruptQuery(user_id, session_id, request_id, kind, status, before, limit + 1)
     )
@@ -154,6 +155,7 @@ async def list_interrupts(
     return {
         "items": [_out(interrupt) for interrupt in page],
         "next_cursor": encode_cursor(page[-1]) if len(found) > limit else None,
+        "journal_position": position,
     }
 
 

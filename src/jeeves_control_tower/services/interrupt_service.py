@@ -39,11 +39,12 @@ from jeeves_protocols import (
 from jeeves_protocols.config import merge_config
 from jeeves_protocols.interrupts import utc_now
 
+from ..backend import open_backend
 from ..lifecycle import AsyncLifecycle
 from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..observability.outages import OutageLog
-from ..store import Finish, Guard, InterruptStore, store_for
+from ..store import Finish, Guard, InterruptStore
 from ..store.base import TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
 from ..store.listing import EventQuery, InterruptQuery
 from . import validation as check
@@ -105,7 +106,9 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         metrics: Optional[Metrics] = None,
     ) -> None:
         self.db = db
-        self.store: InterruptStore = store_for(db)
+        #: The stores behind `db`: its interrupts (`store`), and the webhook and token stores beside them.
+        self.backend = open_backend(db)
+        self.store: InterruptStore = self.backend.interrupts
         self.logger: LoggerProtocol = logger if logger is not None else StructuredLogger()
         self.webhook_service = webhook_service
         self.otel_adapter = otel_adapter
@@ -311,6 +314,12 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         session), in commit order: what the live stream and the audit history read."""
         await self._ensure_open()
         return await self.store.events_for(query)
+
+    async def journal_position(self) -> int:
+        """The newest journal position: a reader that lists state now and then follows the journal
+        from here (`events(EventQuery(after_seq=...))`, or Last-Event-ID) misses nothing."""
+        await self._ensure_open()
+        return await self.store.journal_position()
 
     def add_change_listener(self, listener: ChangeListener) -> None:
         """Call `listener(interrupt_id)` whenever an interrupt changes, in this process or (where

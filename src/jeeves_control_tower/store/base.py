@@ -143,6 +143,10 @@ class InterruptStore(Protocol):
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         """Journal entries with a position past `seq`, in order."""
 
+    async def journal_position(self) -> int:
+        """The position of the newest committed journal entry (0: none). Positions follow commit
+        order, so every entry that commits later has a greater one."""
+
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
         """Interrupts matching every filter of `query`, newest first, at most `query.limit`."""
 

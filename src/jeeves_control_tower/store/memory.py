@@ -265,6 +265,9 @@ class MemoryStore(ListenerSet):
             if not _is_due(record, now) and (kinds is None or _KINDS[record[_KIND]] in kinds)
         ]
 
+    async def journal_position(self) -> int:
+        return self._journal[-1][0] if self._journal else 0
+
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         journal = self._journal
         if not journal:

@@ -496,6 +496,9 @@ class PostgresStore(ListenerSet):
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         return await self.events_for(EventQuery(after_seq=seq, limit=limit))
 
+    async def journal_position(self) -> int:
+        return int((await self._rows("journal_position"))[0]["seq"])
+
 
 def _event(row: Mapping[str, Any]) -> InterruptEvent:
     """A journal row; its jsonb payload as the driver gave it: text (asyncpg's default) or decoded."""

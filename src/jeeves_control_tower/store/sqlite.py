@@ -658,6 +658,10 @@ class SQLiteStore(ListenerSet):
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         return await self.events_for(EventQuery(after_seq=seq, limit=limit))
 
+    async def journal_position(self) -> int:
+        position: int = self.database.read(lambda c: c.execute(_Q["journal_position"]).fetchone()[0])
+        return position
+
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
         async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> list[sqlite3.Row]:
             statement, params = list_statement(

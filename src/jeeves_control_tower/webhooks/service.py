@@ -35,32 +35,6 @@ class WebhookNotFoundError(InterruptError):
     code = "not_found"
 
 
-def storage_for(db: Any) -> WebhookStorage:
-    """The webhook storage beside an interrupt service's `db`: the same SQLite file or PostgreSQL
-    database, or (for the in-memory default) the very MemoryStore the service uses."""
-    from ..store.memory import MemoryStore
-    from ..store.sqlite import SQLiteDatabase
-
-    if isinstance(db, MemoryStore):
-        from .memory_storage import MemoryWebhookStorage
-
-        return MemoryWebhookStorage(db)
-
-    from ..store.connector import PostgresConnector, SQLiteConnector
-    from .sql_storage import SQLWebhookStorage
-
-    if isinstance(db, SQLiteDatabase):
-        return SQLWebhookStorage(SQLiteConnector(db), db.interrupt_store().open)
-    from ..store.postgres import PostgresDatabase
-
-    if isinstance(db, PostgresDatabase):
-        return SQLWebhookStorage(PostgresConnector(db), db.interrupt_store().migrate)
-    raise InvalidInterruptError(
-        f"webhooks need a SQLiteDatabase, PostgresDatabase or MemoryStore, not {type(db).__name__}",
-        field="db",
-    )
-
-
 class WebhookService(AsyncLifecycle):
     """See the package docstring for the API."""
 
@@ -83,7 +57,9 @@ class WebhookService(AsyncLifecycle):
         if lease <= timeout:
             # Otherwise a slow attempt's claim runs out mid-request and another instance sends it too.
             raise InvalidInterruptError("lease must be longer than the request timeout", field="lease")
-        self.storage = storage_for(db)
+        from ..backend import open_backend  # backend builds this package's storages: import at use
+
+        self.storage: WebhookStorage = open_backend(db).webhooks
         self.retry = retry if retry is not None else RetryPolicy()
         self.guard = UrlGuard(allow_networks)
         self.clock = clock

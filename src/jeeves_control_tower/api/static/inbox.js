@@ -24,7 +24,9 @@ const state = {
   history: new Map(), // id -> interrupt in a terminal status
   historyLoaded: false,
   historyCursors: {}, // status -> next_cursor of its last fetched page (null: no more)
-  listedAt: NaN, // server time of the pending list (ms); NaN: unknown, accept every creation
+  // The journal position the pending list was read at: the stream follows from there, so it
+  // brings every change since the list and replays nothing from before it.
+  journalPosition: null,
   view: "pending",
   stream: null, // AbortController of the event stream
 };
@@ -74,7 +76,6 @@ async function api(path, options = {}) {
   const type = response.headers.get("content-type") || "";
   const body = type.includes("json") ? await response.json().catch(() => ({})) : {};
   if (!response.ok) throw new ApiProblem(response.status, body);
-  if (options.onDate) options.onDate(Date.parse(response.headers.get("date") || ""));
   return body;
 }
 
@@ -103,7 +104,9 @@ async function signIn(token) {
 function signOut() {
   if (state.stream) state.stream.abort();
   sessionStorage.removeItem(TOKEN_KEY);
-  Object.assign(state, { token: null, me: null, stream: null, historyLoaded: false, view: "pending" });
+  Object.assign(state, {
+    token: null, me: null, stream: null, historyLoaded: false, view: "pending", journalPosition: null,
+  });
   state.pending.clear();
   state.gone.clear();
   state.history.clear();
@@ -122,25 +125,27 @@ function signOut() {
 
 // ---- Data ---------------------------------------------------------------------------------
 
-async function listAll(query, maxPages, onDate) {
+// Every page of a listing, and the journal position before its first page was read.
+async function listAll(query, maxPages) {
   const items = [];
   let cursor = null;
+  let position = null;
   for (let page = 0; page < maxPages; page += 1) {
     const params = new URLSearchParams({ ...query, limit: "200" });
     if (cursor) params.set("cursor", cursor);
-    const result = await api(`/v1/interrupts?${params}`, { onDate: page === 0 ? onDate : undefined });
+    const result = await api(`/v1/interrupts?${params}`);
+    if (page === 0) position = result.journal_position;
     items.push(...result.items);
     cursor = result.next_cursor;
     if (!cursor) break;
   }
-  return items;
+  return { items, position };
 }
 
 async function loadPending() {
   try {
-    let listedAt = NaN;
-    const items = await listAll({ status: "pending" }, 10, (date) => (listedAt = date));
-    state.listedAt = listedAt;
+    const { items, position } = await listAll({ status: "pending" }, 10);
+    if (state.journalPosition === null) state.journalPosition = position;
     state.pending.clear();
     for (const item of items) if (!state.gone.has(item.id)) state.pending.set(item.id, item);
     renderPending();
@@ -185,9 +190,6 @@ function applyEvent(event) {
   if (!item || !item.id) return;
   if (item.status === "pending") {
     if (state.gone.has(item.id) || state.pending.has(item.id)) return;
-    // The stream starts by replaying the journal: a creation clearly older than the pending
-    // list (server clock, Date header, 1 s resolution) was not pending then, so it has ended since.
-    if (Date.parse(item.created_at) < state.listedAt - 2000) return;
     state.pending.set(item.id, item);
     announce(`New ${kindLabel(item.kind).toLowerCase()}: ${item.question || item.message || item.id}`);
   } else {
@@ -217,7 +219,8 @@ function connectEvents() {
 }
 
 async function readStream(signal) {
-  let lastId = null;
+  // From the pending list's position (null: it is unknown, so the whole journal is replayed).
+  let lastId = state.journalPosition === null ? null : String(state.journalPosition);
   let delay = 1000;
   while (!signal.aborted) {
     try {

@@ -175,3 +175,7 @@ WITH due AS (
       FROM expired
 )
 SELECT expired.* FROM expired, LATERAL (SELECT pg_notify('jeeves_interrupts', expired.id)) AS woken;
+
+-- name: journal_position
+-- The newest committed journal position (seq is the primary key: one index probe).
+SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;

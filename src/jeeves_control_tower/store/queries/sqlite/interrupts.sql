@@ -107,3 +107,6 @@ SELECT * FROM jeeves_interrupts
 -- name: max_event_seq
 SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
 
+-- name: journal_position
+-- The newest committed journal position (seq is the primary key: one index probe).
+SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
