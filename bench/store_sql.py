@@ -33,9 +33,9 @@ from jeeves_control_tower.services.ids import new_interrupt_id
 from jeeves_control_tower.services.validation import response_fits
 from jeeves_control_tower.store.base import Finish, Guard
 from jeeves_control_tower.store.sqlite import (
-    _CHECKPOINT_EVERY_COMMITS,
-    _CONNECTION_PRAGMAS,
+    CHECKPOINT_EVERY_COMMITS,
     SQLiteDatabase,
+    configure_connection,
     finish_interrupt,
     finish_params,
     insert_interrupt,
@@ -89,8 +89,7 @@ async def store_sql(
     written (two per round trip: the benchmark checks it measured real writes)."""
     await _migrated(path, seed_indexes_only)  # the store's migrations; the timed part is plain sqlite3
     connection = sqlite3.connect(path, isolation_level=None)
-    for pragma in _CONNECTION_PRAGMAS:  # the store's settings
-        connection.execute(pragma)
+    configure_connection(connection)  # the store's settings
     # The store checkpoints the WAL on a worker thread, off its writer's path; so does this, in
     # effect: checkpoints run every as many commits, outside the timed part.
     connection.execute("PRAGMA wal_autocheckpoint=0")
@@ -126,7 +125,7 @@ async def store_sql(
         latencies.extend([spent] * len(rows))
         resolved += sum(changed and row is not None and row["status"] == "resolved" for changed, row in finished)
         commits += 2
-        if commits % _CHECKPOINT_EVERY_COMMITS == 0:
+        if commits % CHECKPOINT_EVERY_COMMITS == 0:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
     events: int = connection.execute("SELECT count(*) FROM jeeves_interrupt_events").fetchone()[0]
     connection.close()

@@ -17,7 +17,6 @@ from typing import Any
 from bench.floors import FLOOR_SCHEMA, INSERT, UPDATE
 from bench.roundtrip import ANSWER, _Quiet
 from jeeves_control_tower.services import InterruptService
-from jeeves_control_tower.store import sqlite as sqlite_store
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 
 WARM_UP = 300
@@ -37,24 +36,21 @@ def _wal_size(path: Path) -> int:
 
 async def jeeves_frames(path: Path) -> dict[str, float]:
     """Frames per create_clarification and per respond through InterruptService on SQLite."""
-    every = sqlite_store._CHECKPOINT_EVERY_COMMITS
-    sqlite_store._CHECKPOINT_EVERY_COMMITS = 10**9  # no checkpoint may rewind the WAL mid-count
-    try:
-        async with InterruptService(SQLiteDatabase(path), logger=_Quiet(), sweep_interval=0) as service:
-            for n in range(WARM_UP):  # indexes deep enough that pages fill and split as in use
-                created = await service.create_clarification(f"w{n}", "user", f"sess-{n % 100}", "q?")
-                await service.respond_or_raise(created.id, ANSWER)
-            frame = _frame_bytes(path)
-            creates = responds = 0
-            for n in range(COUNT):
-                before = _wal_size(path)
-                created = await service.create_clarification(f"r{n}", "user", f"sess-{n % 100}", "q?")
-                middle = _wal_size(path)
-                await service.respond_or_raise(created.id, ANSWER)
-                creates += middle - before
-                responds += _wal_size(path) - middle
-    finally:
-        sqlite_store._CHECKPOINT_EVERY_COMMITS = every
+    # No checkpoint may rewind the WAL mid-count.
+    database = SQLiteDatabase(path, checkpoint_every=10**9)
+    async with InterruptService(database, logger=_Quiet(), sweep_interval=0) as service:
+        for n in range(WARM_UP):  # indexes deep enough that pages fill and split as in use
+            created = await service.create_clarification(f"w{n}", "user", f"sess-{n % 100}", "q?")
+            await service.respond_or_raise(created.id, ANSWER)
+        frame = _frame_bytes(path)
+        creates = responds = 0
+        for n in range(COUNT):
+            before = _wal_size(path)
+            created = await service.create_clarification(f"r{n}", "user", f"sess-{n % 100}", "q?")
+            middle = _wal_size(path)
+            await service.respond_or_raise(created.id, ANSWER)
+            creates += middle - before
+            responds += _wal_size(path) - middle
     return {"create": round(creates / COUNT / frame, 1), "respond": round(responds / COUNT / frame, 1)}
 
 

@@ -23,9 +23,9 @@ __all__ = [
     "InterruptResponse",
     "InterruptService",
     "InterruptStatus",
-    "SQLiteDatabase",
-    "PostgresDatabase",
     "open_backend",
+    "PostgresDatabase",
+    "SQLiteDatabase",
 ]
 
 

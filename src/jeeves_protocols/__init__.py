@@ -20,9 +20,8 @@ from .protocols import DatabaseProtocol, LoggerProtocol, OTelAdapterProtocol, We
 
 __all__ = [
     "CorruptInterruptError",
-    "DEFAULT_INTERRUPT_CONFIGS",
-    "TERMINAL_STATUSES",
     "DatabaseProtocol",
+    "DEFAULT_INTERRUPT_CONFIGS",
     "FlowInterrupt",
     "IdempotencyConflictError",
     "InterruptConfig",
@@ -39,6 +38,7 @@ __all__ = [
     "OTelAdapterProtocol",
     "ResponderMismatchError",
     "StoreError",
+    "TERMINAL_STATUSES",
     "WaitTimeoutError",
     "WebhookServiceProtocol",
 ]

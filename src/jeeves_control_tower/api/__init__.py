@@ -3,4 +3,10 @@
 from ..tokens import Role, TokenRecord, TokenRegistry
 from .app import Settings, create_app
 
-__all__ = ["Role", "Settings", "TokenRecord", "TokenRegistry", "create_app"]
+__all__ = [
+    "create_app",
+    "Role",
+    "Settings",
+    "TokenRecord",
+    "TokenRegistry",
+]

@@ -35,7 +35,15 @@ from .migrator import apply_migrations
 from .rows import event_from_row, interrupt_from_row, readable, readable_page
 from .sql import queries
 
-__all__ = ["SQLiteDatabase", "SQLiteStore"]
+__all__ = [
+    "CHECKPOINT_EVERY_COMMITS",
+    "SQLiteDatabase",
+    "SQLiteStore",
+    "configure_connection",
+    "finish_interrupt",
+    "finish_params",
+    "insert_interrupt",
+]
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
@@ -74,7 +82,14 @@ _EVENTS_SELECT = (
 #: stall the event loop inside a COMMIT: the 16-agent benchmark's p99 was ~28 ms from it). A
 #: worker thread with its own connection runs a PASSIVE checkpoint every this many commits
 #: instead, which never blocks the writer or readers.
-_CHECKPOINT_EVERY_COMMITS = 200
+CHECKPOINT_EVERY_COMMITS = 200
+
+
+def configure_connection(connection: sqlite3.Connection) -> None:
+    """Give a connection the settings every connection of the store has (durability, page cache,
+    mapped reads): bench/ times the store's own writes on a bare connection set up this way."""
+    for pragma in _CONNECTION_PRAGMAS:
+        connection.execute(pragma)
 
 
 # SQLite's primary result codes (sqlite3.h) that name a fault of the file, not of one statement.
@@ -121,9 +136,18 @@ class SQLiteDatabase:
     stores interrupts in it. Several processes may open the same file.
     """
 
-    def __init__(self, path: str | Path = "jeeves.db", *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: str | Path = "jeeves.db",
+        *,
+        busy_timeout: float = 5.0,
+        checkpoint_every: int = CHECKPOINT_EVERY_COMMITS,
+    ) -> None:
+        """`checkpoint_every`: commits between WAL checkpoints (run off the writer, see
+        CHECKPOINT_EVERY_COMMITS); a measurement that must see the WAL grow can raise it."""
         self.path = str(path)
         self.busy_timeout = busy_timeout
+        self.checkpoint_every = checkpoint_every
         self._writer: Optional[sqlite3.Connection] = None
         self._reader: Optional[sqlite3.Connection] = None
         self._queue: list[tuple[Job[Any], asyncio.Future[Any]]] = []
@@ -187,11 +211,10 @@ class SQLiteDatabase:
             if not memory:
                 writer.execute(_NEW_FILE_PAGE_SIZE)
                 writer.execute("PRAGMA journal_mode=WAL")
-            for pragma in _CONNECTION_PRAGMAS:
-                writer.execute(pragma)
+            configure_connection(writer)
             writer.execute("PRAGMA busy_timeout=0")
             if not memory:
-                writer.execute("PRAGMA wal_autocheckpoint=0")  # see _CHECKPOINT_EVERY_COMMITS
+                writer.execute("PRAGMA wal_autocheckpoint=0")  # see CHECKPOINT_EVERY_COMMITS
             writer.row_factory = sqlite3.Row
             reader = writer
             if not memory:
@@ -199,8 +222,7 @@ class SQLiteDatabase:
                     self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
                 )
                 opened.append(reader)
-                for pragma in _CONNECTION_PRAGMAS:
-                    reader.execute(pragma)
+                configure_connection(reader)
                 reader.row_factory = sqlite3.Row
         except sqlite3.Error as exc:
             for connection in opened:  # e.g. the file is not a database: nothing may stay open
@@ -265,7 +287,7 @@ class SQLiteDatabase:
 
     def _maybe_checkpoint(self) -> None:
         self._commits += 1
-        if self._commits < _CHECKPOINT_EVERY_COMMITS or self._checkpoint is not None:
+        if self._commits < self.checkpoint_every or self._checkpoint is not None:
             return
         if self.path == ":memory:":
             return
@@ -288,7 +310,7 @@ class SQLiteDatabase:
         self._checkpoint = None
         if not checkpoint.cancelled():
             # A failed passive checkpoint loses nothing (the pages stay in the WAL); the next try
-            # comes _CHECKPOINT_EVERY_COMMITS commits later.
+            # comes `checkpoint_every` commits later.
             checkpoint.exception()
 
     def _wait_for_lock_in_thread(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> None:

@@ -61,9 +61,9 @@ __all__ = [
     "CreatedSubscription",
     "DEFAULT_SCHEDULE",
     "Delivery",
+    "generate_secret",
     "RetryPolicy",
     "Subscription",
     "WebhookNotFoundError",
     "WebhookService",
-    "generate_secret",
 ]
