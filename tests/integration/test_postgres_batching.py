@@ -58,8 +58,8 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     def wrap(cls: type[Any], calls: list[list[str]]) -> None:
         original = cls.many
 
-        async def many(self: Any, connection: Any, items: list[tuple[Any, ...]]) -> Any:
-            ids = [str(item[0]) for item in items]
+        async def many(self: Any, connection: Any, items: list[dict[str, Any]]) -> Any:
+            ids = [str(item["id"]) for item in items]
             calls.append(ids)
             try:
                 return await original(self, connection, items)

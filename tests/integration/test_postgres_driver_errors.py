@@ -81,7 +81,7 @@ async def test_every_postgres_entry_point_turns_a_refused_connection_into_store_
         lambda: db.update("t", {"a": 1}, {"id": "x"}),
         lambda: store.migrate(),
         lambda: db.listen("channel", lambda _payload: None),
-        lambda: db.group_commit.run(store_create_op(), ("x",)),
+        lambda: db.group_commit.run(store_create_op(), {"id": "x"}),
         lambda: store.get("i-1"),
         lambda: store.create(an_interrupt(), "interrupt.clarification_needed"),
         lambda: webhooks.list_subscriptions(),

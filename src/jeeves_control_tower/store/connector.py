@@ -51,6 +51,7 @@ __all__ = [
     "ProtocolConnector",
     "named_queries",
     "connector_for",
+    "positional_query",
     "Rows",
 ]
 
@@ -95,8 +96,9 @@ _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 @cache
-def _positional(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
-    """A named query rewritten for a `$1` driver, and the parameter names in position order."""
+def positional_query(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
+    """A named query rewritten for a `$1` driver, and the parameter names in position order (for a
+    caller that binds them itself: PostgreSQL's group-commit writers pass arrays of them)."""
     order: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -108,7 +110,7 @@ def _positional(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _pg_arguments(name: str, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-    text, order = _positional("postgres", name)
+    text, order = positional_query("postgres", name)
     try:
         return text, tuple(params[key] for key in order)
     except KeyError as missing:
@@ -213,7 +215,7 @@ class _PostgresTransaction:
         return _changed(await self.connection.execute(text, *values))
 
     async def execute_many(self, query: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        text, order = _positional("postgres", query)
+        text, order = positional_query("postgres", query)
         await self.connection.executemany(text, [tuple(row[key] for key in order) for row in rows])
 
     async def execute_script(self, statement: str) -> None:

@@ -33,7 +33,7 @@ from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptKind, Sto
 from ._driver_errors import DRIVER_ERRORS, any_db_errors, pg_errors, translate_pg_errors
 from ._listeners import ListenerSet
 from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard, InterruptEvent
-from .connector import connector_for
+from .connector import connector_for, positional_query
 from .constants import WAKE_CHANNEL
 from .generic_sql import dollar, insert_statement, update_statement
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
@@ -240,11 +240,22 @@ class _Listener:
             await self._connection.close()
 
 
-#: create_interrupt's parameters: id first, the idempotency key 14th.
-CreateItem = tuple[Any, ...]
-#: finish_interrupt's parameters: (id, status, response, at, data_patch, responder_id, kinds, event_type).
-FinishItem = tuple[Any, ...]
-_ID, _IDEMPOTENCY_KEY, _KINDS = 0, 13, 6
+#: create_interrupt's parameters, by name.
+CreateItem = dict[str, Any]
+#: finish_interrupt's parameters, by name.
+FinishItem = dict[str, Any]
+
+
+def _bind(name: str, item: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The named query as asyncpg takes it, and the item's values in its parameter order."""
+    text, order = positional_query("postgres", name)
+    return text, [item[key] for key in order]
+
+
+def _bind_columns(name: str, items: list[dict[str, Any]]) -> tuple[str, list[list[Any]]]:
+    """A batch statement and one array per parameter: column `key` holds each item's `key`."""
+    text, order = positional_query("postgres", name)
+    return text, [[item[key] for item in items] for key in order]
 
 
 class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
@@ -252,12 +263,12 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
     (Rows leave the writers as dicts, like the pool's: an asyncpg Record is no Mapping.)"""
 
     def key(self, item: CreateItem) -> Hashable:
-        return str(item[_ID])
+        return str(item["id"])
 
     async def one(self, connection: asyncpg.Connection, item: CreateItem) -> Optional[Mapping[str, Any]]:
-        if await connection.fetch(_Q["create_interrupt"], *item):
+        if await connection.fetch(*_flat(_bind("create_interrupt", item))):
             return None
-        rows = await connection.fetch(_Q["get_by_idempotency_key"], item[_IDEMPOTENCY_KEY])
+        rows = await connection.fetch(_Q["get_by_idempotency_key"], item["idempotency_key"])
         if not rows:  # the other writer's row vanished: only possible if someone deletes rows
             raise StoreError("idempotent create found neither a new nor an existing interrupt")
         return dict(rows[0])
@@ -265,10 +276,10 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
     async def many(
         self, connection: asyncpg.Connection, items: list[CreateItem]
     ) -> list[Outcome[Optional[Mapping[str, Any]]]]:
-        rows = await connection.fetch(_Q["create_interrupts"], *_columns(items))
+        rows = await connection.fetch(*_flat(_bind_columns("create_interrupts", items)))
         inserted = {row["id"] for row in rows}
         # Committed: from here on a failure is reported per item, never retried.
-        keys = [item[_IDEMPOTENCY_KEY] for item in items if item[_ID] not in inserted]
+        keys = [item["idempotency_key"] for item in items if item["id"] not in inserted]
         existing: Dict[str, Any] = {}
         failure: Optional[BaseException] = None
         if keys:
@@ -279,10 +290,10 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
                 failure = exc
         outcomes: list[Outcome[Optional[Mapping[str, Any]]]] = []
         for item in items:
-            if item[_ID] in inserted:
+            if item["id"] in inserted:
                 outcomes.append(None)
-            elif item[_IDEMPOTENCY_KEY] in existing:
-                outcomes.append(existing[item[_IDEMPOTENCY_KEY]])
+            elif item["idempotency_key"] in existing:
+                outcomes.append(existing[item["idempotency_key"]])
             else:
                 outcomes.append(
                     failure or StoreError("idempotent create found neither a new nor an existing interrupt")
@@ -294,15 +305,15 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
     """Result: (True, the row after the change) or (False, the row as it stands, None if absent)."""
 
     def key(self, item: FinishItem) -> Hashable:
-        return str(item[_ID])  # two finishes of one interrupt never share a statement
+        return str(item["id"])  # two finishes of one interrupt never share a statement
 
     async def one(
         self, connection: asyncpg.Connection, item: FinishItem
     ) -> tuple[bool, Optional[Mapping[str, Any]]]:
-        rows = await connection.fetch(_Q["finish_interrupt"], *item)
+        rows = await connection.fetch(*_flat(_bind("finish_interrupt", item)))
         if rows:
             return True, dict(rows[0])
-        current = await connection.fetch(_Q["get_interrupt"], item[_ID])
+        current = await connection.fetch(_Q["get_interrupt"], item["id"])
         return False, dict(current[0]) if current else None
 
     async def many(
@@ -311,13 +322,12 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         # Rows are locked in the order the plan meets them (heap order for a bitmap scan of the
         # key), the same for every batch; should two processes' batches still deadlock, the
         # server aborts one statement and its items are retried one by one.
-        columns = _columns(items)
-        columns[_KINDS] = [",".join(kinds) for kinds in columns[_KINDS]]
-        rows = await connection.fetch(_Q["finish_interrupts"], *columns)
+        batch = [{**item, "kinds": ",".join(item["kinds"])} for item in items]  # one text per row
+        rows = await connection.fetch(*_flat(_bind_columns("finish_interrupts", batch)))
         finished = {row["id"]: dict(row) for row in rows}
         # Committed. The losers are read after the commit, like `one` does, so a row another
         # transaction changed meanwhile shows its final state, not this statement's snapshot.
-        lost = [item[_ID] for item in items if item[_ID] not in finished]
+        lost = [item["id"] for item in items if item["id"] not in finished]
         current: Dict[str, Any] = {}
         failure: Optional[BaseException] = None
         if lost:
@@ -327,7 +337,7 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
                 failure = exc
         outcomes: list[Outcome[tuple[bool, Optional[Mapping[str, Any]]]]] = []
         for item in items:
-            interrupt_id = item[_ID]
+            interrupt_id = item["id"]
             if interrupt_id in finished:
                 outcomes.append((True, finished[interrupt_id]))
             elif failure is not None:
@@ -337,9 +347,10 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         return outcomes
 
 
-def _columns(items: list[tuple[Any, ...]]) -> list[list[Any]]:
-    """Rows to columns: one array parameter per column of a batch statement."""
-    return [list(column) for column in zip(*items, strict=True)]
+def _flat(bound: tuple[str, list[Any]]) -> list[Any]:
+    """(statement, values) as fetch's positional arguments."""
+    text, values = bound
+    return [text, *values]
 
 
 class _ThroughProtocol:
@@ -409,39 +420,39 @@ class PostgresStore(ListenerSet):
             return await self._group.run(operation, item)
 
     async def create(self, interrupt: FlowInterrupt, event_type: str) -> tuple[FlowInterrupt, bool]:
-        params = (
-            interrupt.id,
-            interrupt.kind.value,
-            interrupt.request_id,
-            interrupt.user_id,
-            interrupt.session_id,
-            interrupt.envelope_id,
-            interrupt.question,
-            interrupt.message,
-            json.dumps(interrupt.data),
-            interrupt.created_at,
-            interrupt.expires_at,
-            interrupt.trace_id,
-            interrupt.span_id,
-            interrupt.idempotency_key,
-            event_type,
-        )
+        params = {
+            "id": interrupt.id,
+            "kind": interrupt.kind.value,
+            "request_id": interrupt.request_id,
+            "user_id": interrupt.user_id,
+            "session_id": interrupt.session_id,
+            "envelope_id": interrupt.envelope_id,
+            "question": interrupt.question,
+            "message": interrupt.message,
+            "data": json.dumps(interrupt.data),
+            "created_at": interrupt.created_at,
+            "expires_at": interrupt.expires_at,
+            "trace_id": interrupt.trace_id,
+            "span_id": interrupt.span_id,
+            "idempotency_key": interrupt.idempotency_key,
+            "event_type": event_type,
+        }
         stored = await self._write(_CREATE, params)
         if stored is None:
             return interrupt, True
         return FlowInterrupt.from_db_row(stored), False
 
     async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
-        params = (
-            interrupt_id,
-            finish.status.value,
-            json.dumps(finish.response.to_dict()) if finish.response else None,
-            finish.at,
-            json.dumps(finish.data_patch) if finish.data_patch else None,
-            guard.responder_id,
-            _ALL_KINDS if guard.kinds is None else [kind.value for kind in guard.kinds],
-            finish.event_type,
-        )
+        params = {
+            "id": interrupt_id,
+            "status": finish.status.value,
+            "response": json.dumps(finish.response.to_dict()) if finish.response else None,
+            "at": finish.at,
+            "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
+            "responder_id": guard.responder_id,
+            "kinds": _ALL_KINDS if guard.kinds is None else [kind.value for kind in guard.kinds],
+            "event_type": finish.event_type,
+        }
         changed, row = await self._write(_FINISH, params)
         if changed:
             self._announce_one(interrupt_id)

@@ -1,5 +1,6 @@
 -- Named queries for the PostgreSQL store (and any DatabaseProtocol object speaking PostgreSQL).
--- Placeholders are $n. Each transition is ONE statement: the UPDATE, its journal row and the
+-- The writes take named parameters (`:id`, compiled to $n by store/connector.py); the reads still
+-- take $n. Each transition is ONE statement: the UPDATE, its journal row and the
 -- wake-up NOTIFY commit together or not at all. The *_interrupts (plural) statements are the
 -- group-commit forms of the same transitions: one array parameter per column, one row per
 -- caller, every row checked by the same conditions as the single-row statement.
@@ -9,13 +10,14 @@ WITH inserted AS (
     INSERT INTO jeeves_interrupts (
         id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
         created_at, expires_at, trace_id, span_id, idempotency_key)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, 'pending', $10, $11, $12, $13, $14)
+    VALUES (:id, :kind, :request_id, :user_id, :session_id, :envelope_id, :question, :message, :data::jsonb,
+            'pending', :created_at, :expires_at, :trace_id, :span_id, :idempotency_key)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, $15, 1, request_id, user_id, session_id, to_jsonb(inserted), created_at FROM inserted
+    SELECT id, :event_type, 1, request_id, user_id, session_id, to_jsonb(inserted), created_at FROM inserted
 )
 SELECT id FROM inserted;
 
@@ -23,9 +25,10 @@ SELECT id FROM inserted;
 -- Several creates in one statement and one commit. A row whose idempotency key is already used
 -- (also by an earlier row of the same batch) is skipped, exactly as create_interrupt skips it.
 WITH batch AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
-                         $12::text[], $13::text[], $14::text[], $15::text[])
+    SELECT * FROM unnest(:id::text[], :kind::text[], :request_id::text[], :user_id::text[],
+                         :session_id::text[], :envelope_id::text[], :question::text[], :message::text[],
+                         :data::text[], :created_at::timestamptz[], :expires_at::timestamptz[],
+                         :trace_id::text[], :span_id::text[], :idempotency_key::text[], :event_type::text[])
         WITH ORDINALITY AS b(id, kind, request_id, user_id, session_id, envelope_id, question, message,
                              data, created_at, expires_at, trace_id, span_id, idempotency_key,
                              event_type, position)
@@ -51,39 +54,39 @@ SELECT id FROM inserted;
 -- name: finish_interrupt
 WITH finished AS (
     UPDATE jeeves_interrupts
-       SET status = $2, response = $3::jsonb, resolved_at = $4,
-           data = CASE WHEN $5::jsonb IS NULL THEN data ELSE data || $5::jsonb END
-     WHERE id = $1
+       SET status = :status, response = :response::jsonb, resolved_at = :at,
+           data = CASE WHEN :data_patch::jsonb IS NULL THEN data ELSE data || :data_patch::jsonb END
+     WHERE id = :id
        AND status = 'pending'
-       AND (expires_at IS NULL OR expires_at > $4)
-       AND ($6::text IS NULL OR user_id = $6)
-       AND kind = ANY($7::text[])
+       AND (expires_at IS NULL OR expires_at > :at)
+       AND (:responder_id::text IS NULL OR user_id = :responder_id)
+       AND kind = ANY(:kinds::text[])
     RETURNING *
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, $8, 2, request_id, user_id, session_id, to_jsonb(finished), resolved_at FROM finished
+    SELECT id, :event_type, 2, request_id, user_id, session_id, to_jsonb(finished), resolved_at FROM finished
 )
 SELECT finished.* FROM finished, LATERAL (SELECT pg_notify('jeeves_interrupts', finished.id)) AS woken;
 
 -- name: finish_interrupts
 -- Several finishes in one statement and one commit; the caller never puts one interrupt in a
--- batch twice. $7 holds each row's allowed kinds joined by commas (kinds are plain words).
+-- batch twice. :kinds holds each row's allowed kinds joined by commas (kinds are plain words).
 -- Rows are found by primary key only: "still pending" is compared with the batch's
 -- `from_status` column, a join condition, so the planner cannot read a pending partial index
 -- instead (those hold an entry for every interrupt created since the last VACUUM, and a
 -- BitmapAnd with one cost 10 ms per batch on a table no one had vacuumed).
 WITH batch AS MATERIALIZED (
     SELECT b.*, 'pending'::text AS from_status
-      FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                  $7::text[], $8::text[])
+      FROM unnest(:id::text[], :status::text[], :response::text[], :at::timestamptz[],
+                  :data_patch::text[], :responder_id::text[], :kinds::text[], :event_type::text[])
            WITH ORDINALITY AS b(id, status, response, at, data_patch, responder_id, kinds, event_type, position)
 ), finished AS (
     UPDATE jeeves_interrupts AS i
        SET status = batch.status, response = batch.response::jsonb, resolved_at = batch.at,
            data = CASE WHEN batch.data_patch IS NULL THEN i.data ELSE i.data || batch.data_patch::jsonb END
       FROM batch
-     WHERE i.id = ANY($1::text[])
+     WHERE i.id = ANY(:id::text[])
        AND i.id = batch.id
        AND i.status = batch.from_status
        AND (i.expires_at IS NULL OR i.expires_at > batch.at)
