@@ -52,6 +52,7 @@ __all__ = [
     "named_queries",
     "connector_for",
     "positional_query",
+    "fetch_tolerantly",
     "Rows",
 ]
 
@@ -131,6 +132,11 @@ def _sqlite_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _sqlite_value(value) for key, value in params.items()}
 
 
+@cache
+def _read_only(text: str) -> bool:
+    return is_read_only(text)
+
+
 def _run_to_completion(work: Coroutine[Any, Any, T]) -> T:
     """The result of a coroutine that never suspends (a SQLite transaction's work)."""
     try:
@@ -145,13 +151,43 @@ def _run_to_completion(work: Coroutine[Any, Any, T]) -> T:
 # -- SQLite -----------------------------------------------------------------------------------
 
 
+def _text_or_bytes(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw  # from_db_row refuses bytes where text belongs: only this row is unreadable
+
+
+def fetch_tolerantly(
+    connection: sqlite3.Connection, statement: str, params: Any, *, tolerant: bool = False
+) -> list[sqlite3.Row]:
+    """The rows of a read. Text that is not UTF-8 (written by another tool) fails a whole fetch
+    in sqlite3; then the read runs again with such text as bytes, so that only its row is
+    unreadable. A write's RETURNING must not run twice, so it asks for `tolerant` up front."""
+    if not tolerant:
+        try:
+            return connection.execute(statement, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+    connection.text_factory = _text_or_bytes
+    try:
+        return connection.execute(statement, params).fetchall()
+    finally:
+        connection.text_factory = str
+
+
+
 class _SQLiteTransaction:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
 
     async def fetch(self, query: str, **params: Any) -> Rows:
-        cursor = self.connection.execute(named_queries("sqlite")[query], _sqlite_params(params))
-        return [dict(row) for row in cursor.fetchall()]
+        text = named_queries("sqlite")[query]
+        # A read runs again, tolerantly, only if text that is not UTF-8 failed it; a write is
+        # tolerant up front (its RETURNING must not run twice).
+        rows = fetch_tolerantly(self.connection, text, _sqlite_params(params), tolerant=not _read_only(text))
+        return [dict(row) for row in rows]
 
     async def execute(self, query: str, **params: Any) -> int:
         return self.connection.execute(named_queries("sqlite")[query], _sqlite_params(params)).rowcount
@@ -175,10 +211,13 @@ class SQLiteConnector:
         text = named_queries("sqlite")[query]
         values = _sqlite_params(params)
 
-        def run(connection: sqlite3.Connection) -> Rows:
-            return [dict(row) for row in connection.execute(text, values).fetchall()]
+        read_only = _read_only(text)
 
-        if is_read_only(text):
+        def run(connection: sqlite3.Connection) -> Rows:
+            # A read runs again, tolerantly, only if text that is not UTF-8 failed it.
+            return [dict(row) for row in fetch_tolerantly(connection, text, values, tolerant=not read_only)]
+
+        if read_only:
             return self.database.read(run)
         return await self.database.write(run)
 

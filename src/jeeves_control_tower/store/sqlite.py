@@ -28,7 +28,7 @@ from jeeves_protocols.interrupts import format_time
 
 from ._listeners import ListenerSet
 from .base import CREATED_SEQUENCE, TERMINAL_SEQUENCE, Finish, FinishOutcome, Guard, InterruptEvent
-from .connector import SQLiteConnector
+from .connector import SQLiteConnector, fetch_tolerantly
 from .generic_sql import insert_statement, is_read_only, qmark, update_statement
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
 from .migrator import apply_migrations
@@ -506,32 +506,6 @@ def _seq(row: sqlite3.Row | Mapping[str, Any]) -> int:
     return int(row["seq"])
 
 
-def _text_or_bytes(raw: bytes) -> str | bytes:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw  # from_db_row refuses bytes where text belongs: only this row is unreadable
-
-
-def _fetch_all(
-    connection: sqlite3.Connection, statement: str, params: Any, *, tolerant: bool = False
-) -> list[sqlite3.Row]:
-    """The rows of a read. Text that is not UTF-8 (written by another tool) fails a whole fetch
-    in sqlite3; then the read runs again with such text as bytes, so that only its row is
-    unreadable. A write's RETURNING must not run twice, so it asks for `tolerant` up front."""
-    if not tolerant:
-        try:
-            return connection.execute(statement, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "decode" not in str(exc):
-                raise
-    connection.text_factory = _text_or_bytes
-    try:
-        return connection.execute(statement, params).fetchall()
-    finally:
-        connection.text_factory = str
-
-
 def _journal(
     connection: sqlite3.Connection,
     row: sqlite3.Row | Mapping[str, Any],
@@ -635,7 +609,7 @@ class SQLiteStore(ListenerSet):
                 statement, params = _Q["expire_due"], {"now": at, "limit": limit}
             else:
                 statement, params = _Q["expire_one"], {"now": at, "id": interrupt_id}
-            rows = _fetch_all(connection, statement, params, tolerant=True)
+            rows = fetch_tolerantly(connection, statement, params, tolerant=True)
             if rows:
                 connection.execute(
                     _Q["journal_many"],
@@ -653,16 +627,16 @@ class SQLiteStore(ListenerSet):
         return expired
 
     async def get(self, interrupt_id: str) -> Optional[FlowInterrupt]:
-        rows = self.database.read(lambda c: _fetch_all(c, _Q["get_interrupt"], {"id": interrupt_id}))
+        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["get_interrupt"], {"id": interrupt_id}))
         return _interrupt(rows[0]) if rows else None
 
     async def get_by_idempotency_key(self, key: str) -> Optional[FlowInterrupt]:
-        rows = self.database.read(lambda c: _fetch_all(c, _Q["get_by_idempotency_key"], {"key": key}))
+        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["get_by_idempotency_key"], {"key": key}))
         return _interrupt(rows[0]) if rows else None
 
     async def pending_for_request(self, request_id: str, now: datetime) -> Optional[FlowInterrupt]:
         params = {"request_id": request_id, "now": format_time(now)}
-        rows = self.database.read(lambda c: _fetch_all(c, _Q["pending_for_request"], params))
+        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["pending_for_request"], params))
         found = readable(rows, _interrupt)  # an unreadable newest one is skipped, not raised
         return found[0] if found else None
 
@@ -674,7 +648,7 @@ class SQLiteStore(ListenerSet):
             "now": format_time(now),
             "kinds": None if kinds is None else json.dumps([kind.value for kind in kinds]),
         }
-        rows = self.database.read(lambda c: _fetch_all(c, _Q["pending_for_session"], params))
+        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["pending_for_session"], params))
         return readable(rows, _interrupt)
 
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
@@ -689,7 +663,7 @@ class SQLiteStore(ListenerSet):
             statement, params = list_statement(
                 replace(query, limit=limit), qmark, format_time, resume_after=after
             )
-            return self.database.read(lambda c: _fetch_all(c, statement, params))
+            return self.database.read(lambda c: fetch_tolerantly(c, statement, params))
 
         return await readable_page(fetch, _interrupt, query.limit, _list_position)
 
@@ -713,17 +687,17 @@ def _fetch_events(connection: sqlite3.Connection, page: EventQuery) -> list[Any]
     payload cannot be built comes back without one, so only its event is unreadable."""
     statement, params = events_statement(page, qmark, _EVENTS_SELECT, column_prefix="e.")
     try:
-        return _fetch_all(connection, statement, params)
+        return fetch_tolerantly(connection, statement, params)
     except sqlite3.OperationalError as exc:
         if "JSON" not in str(exc):
             raise
     statement, params = events_statement(page, qmark, _EVENT_IDS_SELECT, column_prefix="e.")
     rows: list[Any] = []
-    for seq, interrupt_id in _fetch_all(connection, statement, params):
+    for seq, interrupt_id in fetch_tolerantly(connection, statement, params):
         one = replace(page, after_seq=seq - 1, limit=1)
         statement, params = events_statement(one, qmark, _EVENTS_SELECT, column_prefix="e.")
         try:
-            rows.extend(_fetch_all(connection, statement, params))
+            rows.extend(fetch_tolerantly(connection, statement, params))
         except sqlite3.OperationalError as exc:
             if "JSON" not in str(exc):
                 raise
