@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.connector import positional_query
 from jeeves_control_tower.store.sql import migrations, queries
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 
@@ -87,13 +88,13 @@ async def test_postgres_schema(pg_dsn: str) -> None:
         assert versions == [m.version for m in migrations("postgres")]
 
         await connection.execute("SET enable_seqscan = off")
-        q = queries("postgres")
         plans = {
             "pending_for_session": ("s", None, None),
             "pending_for_request": ("r", None),
         }
         for name, params in plans.items():
-            statement = await connection.prepare("EXPLAIN " + q[name])
+            # Named parameters become $n in the order they first appear, as the connector binds them.
+            statement = await connection.prepare("EXPLAIN " + positional_query("postgres", name)[0])
             plan = "\n".join(r[0] for r in await statement.fetch(*params))
             assert "Index" in plan and "Seq Scan" not in plan, (name, plan)
     finally:

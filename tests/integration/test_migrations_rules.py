@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.connector import positional_query
 from jeeves_control_tower.store.sql import migrations, queries
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 
@@ -142,14 +143,14 @@ async def test_postgres_reapplying_changes_nothing_and_plans_use_their_index(pg_
                      "expires_at"],
         )
         await connection.execute("ANALYZE jeeves_interrupts")
-        q = queries("postgres")
         params: dict[str, tuple[Any, ...]] = {
             "pending_for_session": ("s", now, None),
             "pending_for_request": ("r", now),
             "expire_due": (now, 10),
         }
         for name, index in HOT_QUERY_INDEX.items():
-            statement = await connection.prepare("EXPLAIN " + q[name])
+            # Named parameters become $n in the order they first appear, as the connector binds them.
+            statement = await connection.prepare("EXPLAIN " + positional_query("postgres", name)[0])
             plan = "\n".join(r[0] for r in await statement.fetch(*params[name]))
             # An index scan ("using X on") or a bitmap scan of it ("Bitmap Index Scan on X").
             assert f"using {index} on jeeves_interrupts" in plan or f"Index Scan on {index}" in plan, (name, plan)

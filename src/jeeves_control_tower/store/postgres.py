@@ -41,6 +41,7 @@ from .migrator import apply_migrations
 from .pg_group_commit import Batched, GroupCommit, ItemT, Outcome, ResultT
 from .rows import event_from_row, interrupt_from_row, readable, readable_page
 from .sql import queries
+from .sql_reads import SQLLookups
 
 __all__ = ["PostgresDatabase", "PostgresStore", "WAKE_CHANNEL"]
 
@@ -268,7 +269,8 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
     async def one(self, connection: asyncpg.Connection, item: CreateItem) -> Optional[Mapping[str, Any]]:
         if await connection.fetch(*_flat(_bind("create_interrupt", item))):
             return None
-        rows = await connection.fetch(_Q["get_by_idempotency_key"], item["idempotency_key"])
+        holder = {"key": item["idempotency_key"]}
+        rows = await connection.fetch(*_flat(_bind("get_by_idempotency_key", holder)))
         if not rows:  # the other writer's row vanished: only possible if someone deletes rows
             raise StoreError("idempotent create found neither a new nor an existing interrupt")
         return dict(rows[0])
@@ -313,7 +315,7 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         rows = await connection.fetch(*_flat(_bind("finish_interrupt", item)))
         if rows:
             return True, dict(rows[0])
-        current = await connection.fetch(_Q["get_interrupt"], item["id"])
+        current = await connection.fetch(*_flat(_bind("get_interrupt", item)))
         return False, dict(current[0]) if current else None
 
     async def many(
@@ -368,12 +370,13 @@ _CREATE = _Create()
 _FINISH = _Finish()
 
 
-class PostgresStore(ListenerSet):
+class PostgresStore(SQLLookups, ListenerSet):
     """The interrupt store over PostgreSQL, through any DatabaseProtocol object."""
 
     def __init__(self, db: DatabaseProtocol, *, poll_interval: float = 0.25) -> None:
         super().__init__()
         self.db = db
+        self.connector = connector_for(db)
         #: Group commit for creates and finishes: only the shipped database offers it.
         self._group = db.group_commit if isinstance(db, PostgresDatabase) else None
         self._listener: Optional[_Listener] = None
@@ -400,7 +403,7 @@ class PostgresStore(ListenerSet):
 
     async def migrate(self) -> None:
         """Apply pending migrations (the one runner, store/migrator.py)."""
-        await apply_migrations(connector_for(self.db))
+        await apply_migrations(self.connector)
 
     async def _run(self, query: str, params: tuple[Any, ...]) -> List[Dict[str, Any]]:
         """Where a DatabaseProtocol object's errors become StoreError, whatever it raises (our own
@@ -470,26 +473,6 @@ class PostgresStore(ListenerSet):
         self._announce(interrupt.id for interrupt in expired)
         return expired
 
-    async def get(self, interrupt_id: str) -> Optional[FlowInterrupt]:
-        rows = await self._rows("get_interrupt", interrupt_id)
-        return interrupt_from_row(rows[0]) if rows else None
-
-    async def get_by_idempotency_key(self, key: str) -> Optional[FlowInterrupt]:
-        rows = await self._rows("get_by_idempotency_key", key)
-        return interrupt_from_row(rows[0]) if rows else None
-
-    async def pending_for_request(self, request_id: str, now: datetime) -> Optional[FlowInterrupt]:
-        rows = await self._rows("pending_for_request", request_id, now)
-        found = readable(rows, interrupt_from_row)  # an unreadable newest one is skipped, not raised
-        return found[0] if found else None
-
-    async def pending_for_session(
-        self, session_id: str, kinds: Optional[frozenset[InterruptKind]], now: datetime
-    ) -> list[FlowInterrupt]:
-        kind_values = None if kinds is None else [kind.value for kind in kinds]
-        rows = await self._rows("pending_for_session", session_id, now, kind_values)
-        return readable(rows, interrupt_from_row)
-
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
         async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> List[Dict[str, Any]]:
             page = replace(query, limit=limit)
@@ -507,8 +490,6 @@ class PostgresStore(ListenerSet):
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         return await self.events_for(EventQuery(after_seq=seq, limit=limit))
 
-    async def journal_position(self) -> int:
-        return int((await self._rows("journal_position"))[0]["seq"])
 
 
 def _event(row: Mapping[str, Any]) -> InterruptEvent:

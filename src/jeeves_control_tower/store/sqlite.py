@@ -34,6 +34,7 @@ from .listing import EventQuery, InterruptQuery, events_statement, list_statemen
 from .migrator import apply_migrations
 from .rows import event_from_row, interrupt_from_row, readable, readable_page
 from .sql import queries
+from .sql_reads import SQLLookups
 
 __all__ = [
     "CHECKPOINT_EVERY_COMMITS",
@@ -567,7 +568,7 @@ def finish_interrupt(
     return changed, row
 
 
-class SQLiteStore(ListenerSet):
+class SQLiteStore(SQLLookups, ListenerSet):
     """The interrupt store over a SQLiteDatabase. Other processes' changes are seen by polling."""
 
     #: Waiters re-read this often, to see answers written by another process on the same file.
@@ -576,9 +577,10 @@ class SQLiteStore(ListenerSet):
     def __init__(self, database: SQLiteDatabase) -> None:
         super().__init__()
         self.database = database
+        self.connector = SQLiteConnector(database)
 
     async def open(self) -> None:
-        await apply_migrations(SQLiteConnector(self.database))
+        await apply_migrations(self.connector)
 
     async def close(self) -> None:
         await self.database.close()
@@ -626,37 +628,8 @@ class SQLiteStore(ListenerSet):
         self._announce(interrupt.id for interrupt in expired)
         return expired
 
-    async def get(self, interrupt_id: str) -> Optional[FlowInterrupt]:
-        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["get_interrupt"], {"id": interrupt_id}))
-        return _interrupt(rows[0]) if rows else None
-
-    async def get_by_idempotency_key(self, key: str) -> Optional[FlowInterrupt]:
-        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["get_by_idempotency_key"], {"key": key}))
-        return _interrupt(rows[0]) if rows else None
-
-    async def pending_for_request(self, request_id: str, now: datetime) -> Optional[FlowInterrupt]:
-        params = {"request_id": request_id, "now": format_time(now)}
-        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["pending_for_request"], params))
-        found = readable(rows, _interrupt)  # an unreadable newest one is skipped, not raised
-        return found[0] if found else None
-
-    async def pending_for_session(
-        self, session_id: str, kinds: Optional[frozenset[InterruptKind]], now: datetime
-    ) -> list[FlowInterrupt]:
-        params = {
-            "session_id": session_id,
-            "now": format_time(now),
-            "kinds": None if kinds is None else json.dumps([kind.value for kind in kinds]),
-        }
-        rows = self.database.read(lambda c: fetch_tolerantly(c, _Q["pending_for_session"], params))
-        return readable(rows, _interrupt)
-
     async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
         return await self.events_for(EventQuery(after_seq=seq, limit=limit))
-
-    async def journal_position(self) -> int:
-        position: int = self.database.read(lambda c: c.execute(_Q["journal_position"]).fetchone()[0])
-        return position
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
         async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> list[sqlite3.Row]:

@@ -1,6 +1,6 @@
 -- Named queries for the PostgreSQL store (and any DatabaseProtocol object speaking PostgreSQL).
--- The writes take named parameters (`:id`, compiled to $n by store/connector.py); the reads still
--- take $n. Each transition is ONE statement: the UPDATE, its journal row and the
+-- The writes and lookups take named parameters (`:id`, compiled to $n by store/connector.py); the
+-- sweep and the batch reads still take $n. Each transition is ONE statement: the UPDATE, its journal row and the
 -- wake-up NOTIFY commit together or not at all. The *_interrupts (plural) statements are the
 -- group-commit forms of the same transitions: one array parameter per column, one row per
 -- caller, every row checked by the same conditions as the single-row statement.
@@ -133,10 +133,10 @@ WITH due AS (
 SELECT expired.* FROM expired WHERE (SELECT count(*) FROM woken) >= 0;
 
 -- name: get_interrupt
-SELECT * FROM jeeves_interrupts WHERE id = $1;
+SELECT * FROM jeeves_interrupts WHERE id = :id;
 
 -- name: get_by_idempotency_key
-SELECT * FROM jeeves_interrupts WHERE idempotency_key = $1;
+SELECT * FROM jeeves_interrupts WHERE idempotency_key = :key;
 
 -- name: get_interrupts
 SELECT * FROM jeeves_interrupts WHERE id = ANY($1::text[]);
@@ -146,13 +146,13 @@ SELECT * FROM jeeves_interrupts WHERE idempotency_key = ANY($1::text[]);
 
 -- name: pending_for_request
 SELECT * FROM jeeves_interrupts
- WHERE request_id = $1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2)
+ WHERE request_id = :request_id AND status = 'pending' AND (expires_at IS NULL OR expires_at > :now)
  ORDER BY created_at DESC LIMIT 1;
 
 -- name: pending_for_session
 SELECT * FROM jeeves_interrupts
- WHERE session_id = $1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > $2)
-   AND ($3::text[] IS NULL OR kind = ANY($3::text[]))
+ WHERE session_id = :session_id AND status = 'pending' AND (expires_at IS NULL OR expires_at > :now)
+   AND (:kinds::text[] IS NULL OR kind = ANY(:kinds::text[]))
  ORDER BY created_at;
 
 -- name: expire_one

@@ -104,9 +104,6 @@ SELECT * FROM jeeves_interrupts
    AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
  ORDER BY created_at;
 
--- name: max_event_seq
-SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
-
 -- name: journal_position
 -- The newest committed journal position (seq is the primary key: one index probe).
 SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
