@@ -3,7 +3,7 @@
 SHA-256 (not a slow password hash) is enough: a token is 32 random bytes, so there is nothing
 to guess from its hash. The registry logic lives once in `TokenRegistry`; backends only store
 rows (`MemoryTokens` for an in-memory service, `SQLTokens` for SQLite and PostgreSQL: the same
-named queries, `store/queries/<dialect>/tokens.sql`). The table comes from migration 0003, applied when the
+named queries, `store/queries/common/tokens.sql`). The table comes from migration 0003, applied when the
 interrupt store opens.
 
 Every statement goes through a store connector, which turns any database failure into a

@@ -25,7 +25,7 @@ def _query_files() -> list[tuple[str, str]]:
     root = resources.files("jeeves_control_tower.store").joinpath("queries")
     return [
         (f"{dialect}/{entry.name}", entry.read_text("utf-8"))
-        for dialect in ("sqlite", "postgres")
+        for dialect in ("common", "sqlite", "postgres")
         for entry in root.joinpath(dialect).iterdir()
         if entry.name.endswith(".sql")
     ]
@@ -64,10 +64,12 @@ def test_queries_written_once_take_the_same_parameters_in_both_dialects() -> Non
     for file in _WRITTEN_ONCE:
         names = {
             dialect: set(re.findall(r"^-- name: (\w+)", root.joinpath(dialect, file).read_text("utf-8"), re.M))
-            for dialect in ("sqlite", "postgres")
+            if root.joinpath(dialect, file).is_file() else set()
+            for dialect in ("common", "sqlite", "postgres")
         }
-        assert names["sqlite"] == names["postgres"], file
-        for name in names["sqlite"]:
+        assert names["sqlite"] == names["postgres"], file  # what differs, differs in both
+        assert not names["common"] & names["sqlite"], file
+        for name in names["sqlite"] | names["common"]:
             lite, pg = set(_PARAMETER.findall(sqlite[name])), set(_PARAMETER.findall(postgres[name]))
             assert lite <= pg or pg <= lite, (name, lite, pg)
     # The interrupt store's lookups, written once in store/sql_reads.py.

@@ -1,4 +1,4 @@
-"""SQL kept in `.sql` files: named query blocks per dialect (`queries/<dialect>/`), and numbered
+"""SQL kept in `.sql` files: named query blocks (`queries/common/`, `queries/<dialect>/`), and numbered
 migrations (`migrations/<dialect>/`)."""
 
 from __future__ import annotations
@@ -33,16 +33,18 @@ def _blocks(text: str) -> dict[str, str]:
 
 @cache
 def queries(dialect: Dialect) -> dict[str, str]:
-    """Every `-- name: x` block of `queries/<dialect>/*.sql`, by name (unique across the files).
-    A block may use another (say, an expression several statements share) as `{name}`."""
-    folder = resources.files(__package__).joinpath(f"queries/{dialect}")
+    """Every `-- name: x` block of `queries/common/*.sql` (statements that read the same in both
+    dialects) and `queries/<dialect>/*.sql`, by name: a name is defined once across them. A block
+    may use another (say, an expression several statements share) as `{name}`."""
+    root = resources.files(__package__).joinpath("queries")
     blocks: dict[str, str] = {}
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".sql"):
-            for name, body in _blocks(entry.read_text("utf-8")).items():
-                if name in blocks:
-                    raise ValueError(f"query {name!r} is named twice in queries/{dialect}/")
-                blocks[name] = body
+    for folder in ("common", dialect):
+        for entry in sorted(root.joinpath(folder).iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".sql"):
+                for name, body in _blocks(entry.read_text("utf-8")).items():
+                    if name in blocks:
+                        raise ValueError(f"query {name!r} is named twice in queries/common/ and {dialect}/")
+                    blocks[name] = body
     return {
         name: _REFERENCE.sub(lambda m: blocks[m[1]] if m[1] in blocks else m[0], body)
         for name, body in blocks.items()

@@ -1,7 +1,8 @@
 """Webhook storage in a SQL database, written once against a Connector: the SQLite file and
-PostgreSQL differ only in `store/queries/<dialect>/webhooks.sql` (e.g. fan-out by a cursor row
-on SQLite, by FOR UPDATE SKIP LOCKED on PostgreSQL). No driver is imported here, and no error is
-translated here: the connector raises StoreError for any database failure."""
+PostgreSQL differ only in `store/queries/<dialect>/webhooks.sql` (fan-out by a cursor row on
+SQLite, by FOR UPDATE SKIP LOCKED on PostgreSQL, for example); what reads the same is in
+`store/queries/common/webhooks.sql`. No driver is imported here, and no error is translated
+here: the connector raises StoreError for any database failure."""
 
 from __future__ import annotations
 

@@ -9,9 +9,6 @@ CREATE TABLE IF NOT EXISTS jeeves_schema_migrations (
 -- "jeeves" in ASCII; released at the end of the transaction.
 SELECT pg_advisory_xact_lock(116983726499187);
 
--- name: applied_migrations
-SELECT version FROM jeeves_schema_migrations ORDER BY version;
-
 -- name: record_migration
 INSERT INTO jeeves_schema_migrations (version, name) VALUES (:version, :name) ON CONFLICT (version) DO NOTHING
 RETURNING version;

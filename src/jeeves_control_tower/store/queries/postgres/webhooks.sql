@@ -1,43 +1,12 @@
--- Webhook storage, PostgreSQL. Same names and parameters as queries/sqlite/webhooks.sql; the
--- storage (webhooks/sql_storage.py) is written once against them. Several service instances may
--- share the database: fan-out and claims take rows with FOR UPDATE SKIP LOCKED, so each journal
+-- Webhook storage, PostgreSQL: what differs from queries/sqlite/webhooks.sql (what reads the
+-- same is in queries/common/webhooks.sql; the storage, webhooks/sql_storage.py, is written once).
+-- Several service instances may share the database: fan-out and claims take rows with FOR UPDATE SKIP LOCKED, so each journal
 -- event is fanned out once and each due delivery is leased to one instance (a crashed instance's
 -- lease simply runs out). Journal positions can commit out of order, so fan-out marks the rows
 -- it took (fanned_out_at) instead of keeping a cursor that could skip one.
 
--- name: insert_subscription
-INSERT INTO jeeves_webhook_subscriptions (
-    id, url, events, user_id, session_id, secret, previous_secret, previous_secret_until,
-    enabled, disabled_reason, failing_since, created_at, updated_at)
-VALUES (:id, :url, :events, :user_id, :session_id, :secret, :previous_secret, :previous_secret_until,
-        :enabled, :disabled_reason, :failing_since, :created_at, :updated_at);
-
--- name: get_subscription
-SELECT * FROM jeeves_webhook_subscriptions WHERE id = :id;
-
 -- name: lock_subscription
 SELECT * FROM jeeves_webhook_subscriptions WHERE id = :id FOR UPDATE;
-
--- name: list_subscriptions
-SELECT * FROM jeeves_webhook_subscriptions ORDER BY created_at, id;
-
--- name: save_subscription
-UPDATE jeeves_webhook_subscriptions
-   SET url = :url, events = :events, user_id = :user_id, session_id = :session_id,
-       secret = :secret, previous_secret = :previous_secret,
-       previous_secret_until = :previous_secret_until, enabled = :enabled,
-       disabled_reason = :disabled_reason, failing_since = :failing_since, updated_at = :updated_at
- WHERE id = :id;
-
--- name: delete_subscription_attempts
-DELETE FROM jeeves_webhook_attempts WHERE delivery_id IN
-    (SELECT id FROM jeeves_webhook_deliveries WHERE subscription_id = :id);
-
--- name: delete_subscription_deliveries
-DELETE FROM jeeves_webhook_deliveries WHERE subscription_id = :id;
-
--- name: delete_subscription
-DELETE FROM jeeves_webhook_subscriptions WHERE id = :id;
 
 -- name: events_to_fan_out
 -- SKIP LOCKED: rows another instance is fanning out right now are left to it; rows of
@@ -48,12 +17,6 @@ SELECT seq, interrupt_id, event_type, sequence, user_id, session_id
 
 -- name: enabled_subscriptions
 SELECT id, events, user_id, session_id FROM jeeves_webhook_subscriptions WHERE enabled;
-
--- name: insert_delivery
-INSERT INTO jeeves_webhook_deliveries (id, subscription_id, event_seq, event_id, event_type, status,
-                                       next_attempt_at, created_at, updated_at)
-VALUES (:id, :subscription_id, :event_seq, :event_id, :event_type, 'pending', :at, :at, :at)
-ON CONFLICT DO NOTHING;
 
 -- name: mark_fanned_out
 UPDATE jeeves_interrupt_events SET fanned_out_at = :now WHERE seq = ANY(:seqs::bigint[]);
@@ -92,19 +55,6 @@ ON CONFLICT (delivery_id, attempt) DO UPDATE
    SET at = EXCLUDED.at, status_code = EXCLUDED.status_code, error = EXCLUDED.error,
        latency_ms = EXCLUDED.latency_ms, response_excerpt = EXCLUDED.response_excerpt;
 
--- name: update_delivery
-UPDATE jeeves_webhook_deliveries
-   SET status = :status, attempts = :attempts, next_attempt_at = :next_attempt_at,
-       lease_until = NULL, updated_at = :now
- WHERE id = :id;
-
--- name: subscription_succeeded
-UPDATE jeeves_webhook_subscriptions SET failing_since = NULL WHERE id = :id;
-
--- name: subscription_failed
-UPDATE jeeves_webhook_subscriptions SET failing_since = coalesce(failing_since, :now) WHERE id = :id
-RETURNING failing_since;
-
 -- name: disable_subscription
 UPDATE jeeves_webhook_subscriptions SET enabled = false, disabled_reason = :reason, updated_at = :now
  WHERE id = :id AND enabled;
@@ -115,16 +65,8 @@ SELECT * FROM jeeves_webhook_deliveries
    AND (:status::text IS NULL OR status = :status)
  ORDER BY event_seq DESC, id LIMIT :limit;
 
--- name: get_delivery
-SELECT * FROM jeeves_webhook_deliveries WHERE id = :id;
-
 -- name: attempts_of
 SELECT * FROM jeeves_webhook_attempts WHERE delivery_id = ANY(:ids::text[]) ORDER BY delivery_id, attempt;
-
--- name: redeliver
-UPDATE jeeves_webhook_deliveries
-   SET status = 'pending', next_attempt_at = :now, lease_until = NULL, updated_at = :now
- WHERE id = :id AND status IN ('dead', 'delivered');
 
 -- name: next_due_delivery
 SELECT min(greatest(d.next_attempt_at, d.lease_until)) AS due FROM jeeves_webhook_deliveries d

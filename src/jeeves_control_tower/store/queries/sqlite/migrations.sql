@@ -10,9 +10,6 @@ CREATE TABLE IF NOT EXISTS jeeves_schema_migrations (
 -- BEGIN IMMEDIATE already holds the file's write lock.
 SELECT 1;
 
--- name: applied_migrations
-SELECT version FROM jeeves_schema_migrations ORDER BY version;
-
 -- name: record_migration
 INSERT INTO jeeves_schema_migrations (version, name) VALUES (:version, :name) ON CONFLICT (version) DO NOTHING;
 

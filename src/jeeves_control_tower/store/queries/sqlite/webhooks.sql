@@ -1,41 +1,11 @@
--- Webhook storage, SQLite. Same names and parameters as queries/postgres/webhooks.sql; the
--- storage (webhooks/sql_storage.py) is written once against them. Writes run one at a time in
--- the group commit, so journal `seq` order is commit order: fan-out follows a single cursor.
-
--- name: insert_subscription
-INSERT INTO jeeves_webhook_subscriptions (
-    id, url, events, user_id, session_id, secret, previous_secret, previous_secret_until,
-    enabled, disabled_reason, failing_since, created_at, updated_at)
-VALUES (:id, :url, :events, :user_id, :session_id, :secret, :previous_secret, :previous_secret_until,
-        :enabled, :disabled_reason, :failing_since, :created_at, :updated_at);
-
--- name: get_subscription
-SELECT * FROM jeeves_webhook_subscriptions WHERE id = :id;
+-- Webhook storage, SQLite: what differs from queries/postgres/webhooks.sql (what reads the same
+-- is in queries/common/webhooks.sql; the storage, webhooks/sql_storage.py, is written once).
+-- Writes run one at a time in the group commit, so journal `seq` order is commit order: fan-out
+-- follows a single cursor.
 
 -- name: lock_subscription
 -- Inside a write transaction: the group commit already runs it alone.
 SELECT * FROM jeeves_webhook_subscriptions WHERE id = :id;
-
--- name: list_subscriptions
-SELECT * FROM jeeves_webhook_subscriptions ORDER BY created_at, id;
-
--- name: save_subscription
-UPDATE jeeves_webhook_subscriptions
-   SET url = :url, events = :events, user_id = :user_id, session_id = :session_id,
-       secret = :secret, previous_secret = :previous_secret,
-       previous_secret_until = :previous_secret_until, enabled = :enabled,
-       disabled_reason = :disabled_reason, failing_since = :failing_since, updated_at = :updated_at
- WHERE id = :id;
-
--- name: delete_subscription_attempts
-DELETE FROM jeeves_webhook_attempts WHERE delivery_id IN
-    (SELECT id FROM jeeves_webhook_deliveries WHERE subscription_id = :id);
-
--- name: delete_subscription_deliveries
-DELETE FROM jeeves_webhook_deliveries WHERE subscription_id = :id;
-
--- name: delete_subscription
-DELETE FROM jeeves_webhook_subscriptions WHERE id = :id;
 
 -- name: events_to_fan_out
 SELECT seq, interrupt_id, event_type, sequence, user_id, session_id
@@ -45,12 +15,6 @@ SELECT seq, interrupt_id, event_type, sequence, user_id, session_id
 
 -- name: enabled_subscriptions
 SELECT id, events, user_id, session_id FROM jeeves_webhook_subscriptions WHERE enabled = 1;
-
--- name: insert_delivery
-INSERT INTO jeeves_webhook_deliveries (id, subscription_id, event_seq, event_id, event_type, status,
-                                       next_attempt_at, created_at, updated_at)
-VALUES (:id, :subscription_id, :event_seq, :event_id, :event_type, 'pending', :at, :at, :at)
-ON CONFLICT DO NOTHING;
 
 -- name: mark_fanned_out
 -- One writer at a time, committing journal rows in seq order: nothing can appear behind the
@@ -87,19 +51,6 @@ INSERT OR REPLACE INTO jeeves_webhook_attempts (delivery_id, attempt, at, status
                                                 latency_ms, response_excerpt)
 VALUES (:delivery_id, :attempt, :at, :status_code, :error, :latency_ms, :response_excerpt);
 
--- name: update_delivery
-UPDATE jeeves_webhook_deliveries
-   SET status = :status, attempts = :attempts, next_attempt_at = :next_attempt_at,
-       lease_until = NULL, updated_at = :now
- WHERE id = :id;
-
--- name: subscription_succeeded
-UPDATE jeeves_webhook_subscriptions SET failing_since = NULL WHERE id = :id;
-
--- name: subscription_failed
-UPDATE jeeves_webhook_subscriptions SET failing_since = coalesce(failing_since, :now) WHERE id = :id
-RETURNING failing_since;
-
 -- name: disable_subscription
 UPDATE jeeves_webhook_subscriptions SET enabled = 0, disabled_reason = :reason, updated_at = :now
  WHERE id = :id AND enabled = 1;
@@ -110,17 +61,9 @@ SELECT * FROM jeeves_webhook_deliveries
    AND (:status IS NULL OR status = :status)
  ORDER BY event_seq DESC, id LIMIT :limit;
 
--- name: get_delivery
-SELECT * FROM jeeves_webhook_deliveries WHERE id = :id;
-
 -- name: attempts_of
 SELECT * FROM jeeves_webhook_attempts WHERE delivery_id IN (SELECT value FROM json_each(:ids))
  ORDER BY delivery_id, attempt;
-
--- name: redeliver
-UPDATE jeeves_webhook_deliveries
-   SET status = 'pending', next_attempt_at = :now, lease_until = NULL, updated_at = :now
- WHERE id = :id AND status IN ('dead', 'delivered');
 
 -- name: next_due_delivery
 SELECT min(max(d.next_attempt_at, coalesce(d.lease_until, d.next_attempt_at))) AS due

@@ -1,5 +1,6 @@
--- Bearer tokens (jeeves_control_tower/tokens.py): only each secret's SHA-256 is stored. The same text on both
--- dialects; each statement stands alone, so it is safe through a DatabaseProtocol object too.
+-- Bearer tokens (jeeves_control_tower/tokens.py): only each secret's SHA-256 is stored. The same
+-- text on both dialects; each statement stands alone, so it is safe through a DatabaseProtocol
+-- object too.
 
 -- name: insert_token
 INSERT INTO jeeves_api_tokens (id, token_hash, user_id, role, created_at)
