@@ -3,15 +3,17 @@ stateful links from a created interrupt), positive and negative data, with the s
 and positive-data-acceptance checks on: a schema that lies (promises a request the server then
 refuses, or a response shape it does not send) fails here.
 
-Two refusals depend on state the schema cannot express and are counted apart, never hidden: a
+Three refusals depend on state the schema cannot express and are counted apart, never hidden: a
 response whose fields do not fit the stored interrupt's kind (a confirmation needs `approved`),
-and a cursor the API did not issue (cursors are opaque). Everything else schema-valid must get a
-2xx or one of the statuses that mean "not this resource" (401, 403, 404, 409, 408 for a wait).
+a cursor the API did not issue (cursors are opaque), and a webhook URL that names an address the
+SSRF guard refuses. Everything else schema-valid must get a 2xx or one of the statuses that mean
+"not this resource" (401, 403, 404, 409, 408 for a wait). The webhook routes are served too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 from collections import Counter
@@ -28,12 +30,18 @@ from jeeves_control_tower.api.models import ID_PATTERN, MAX_TTL_SECONDS, NO_NUL_
 from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.services import validation as check
 from jeeves_control_tower.tokens import MemoryTokens
+from jeeves_control_tower.webhooks import WebhookService
 
 TOKENS = MemoryTokens()
 ADMIN_TOKEN, _ = asyncio.run(TOKENS.create("root", "admin"))
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # An in-memory service: nothing to open, so every request of the ASGI test client finds it ready.
-APP = create_app(InterruptService(sweep_interval=0), Settings(manage_service=False), tokens=TOKENS)
+SERVICE = InterruptService(sweep_interval=0)
+# Webhooks beside it, so their routes are fuzzed too. No DNS here: every name resolves to one
+# public address, so a URL is refused only for its form or for a literal address it names.
+WEBHOOKS = WebhookService(SERVICE.store)
+WEBHOOKS.guard.resolve = lambda host, port: [ipaddress.ip_address("93.184.216.34")]
+APP = create_app(SERVICE, Settings(manage_service=False), tokens=TOKENS, webhooks=WEBHOOKS)
 
 # The event stream never ends by design; it is tested over a real socket in test_remote.py.
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path="/v1/events")
@@ -60,7 +68,9 @@ def _state_dependent(case: schemathesis.Case, response: Any) -> bool:
     detail = str(body.get("detail", ""))
     fits_kind = case.operation.path.endswith("/respond") and " needs a response with " in detail
     foreign_cursor = body.get("field") == "cursor" and "not one this API returned" in detail
-    return fits_kind or foreign_cursor
+    # A webhook URL of the right form that names an address the guard refuses (loopback, private).
+    where_it_points = body.get("field") == "url" and ("address" in detail or "resolve" in detail)
+    return fits_kind or foreign_cursor or where_it_points
 
 
 @schemathesis.check
