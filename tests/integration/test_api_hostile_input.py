@@ -260,3 +260,25 @@ async def test_a_request_that_stalls_before_its_headers_end_is_closed_with_a_408
             for _ in range(3):
                 assert (await client.get("/healthz")).status_code == 200
                 await asyncio.sleep(quick_header_clock / 2)
+
+
+async def test_a_body_that_stalls_is_closed_with_a_408(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ProblemH11Protocol, "body_timeout", 0.5)
+    async with running_api(SQLiteDatabase(tmp_path / "slow-body.db"), over_socket=True) as api:
+        host, port = api.base_url[7:].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = (
+            "POST /v1/interrupts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {api.secrets['agent']}\r\nContent-Length: 100\r\n\r\n"
+        )
+        writer.write(head.encode() + b'{"kind": "clar')  # then nothing more
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), timeout=10)
+        writer.close()
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:80]
+        assert b"request_timeout" in reply and b"request body" in reply
+        # A body that keeps pace is read whole, and nothing of the stalled one was stored.
+        agent = api.client("agent")
+        made = await agent.post("/v1/interrupts", json=body())
+        assert made.status_code == 201
+        assert [item["id"] for item in await everything(api)] == [made.json()["id"]]

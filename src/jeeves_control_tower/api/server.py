@@ -24,6 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from .errors import PROBLEM_MEDIA_TYPE, problem
 
 __all__ = [
+    "BODY_TIMEOUT",
     "HEADER_TIMEOUT",
     "LINGER_BYTES",
     "LINGER_SECONDS",
@@ -127,6 +128,10 @@ LINGER_BYTES = 16 * 1024 * 1024
 #: opens or starts a request: a client that connects and stalls (or trickles a byte at a time)
 #: gets a 408 problem and is closed, instead of holding the connection for ever.
 HEADER_TIMEOUT = 10.0
+#: Seconds a request's body may take to arrive once its headers have: past it, a 408 problem and
+#: the connection is closed (the app waiting on the body sees the client gone). Far past what a
+#: 1 MiB body needs on any link that can use this service.
+BODY_TIMEOUT = 30.0
 
 
 def _problem_bytes(status: int, reason: str, body: bytes) -> bytes:
@@ -138,21 +143,28 @@ def _problem_bytes(status: int, reason: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-class ProblemH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, answering a request it cannot parse with a problem document, and
-    one whose headers do not arrive within HEADER_TIMEOUT with a 408 problem."""
-
-    header_timeout = HEADER_TIMEOUT
-    _BODY = _unparsable_body()
-    _TIMED_OUT = _problem_bytes(408, "Request Timeout", json.dumps({
+def _timed_out(what: str, seconds: float) -> bytes:
+    return _problem_bytes(408, "Request Timeout", json.dumps({
         "type": "https://jeeves.dev/problems/request_timeout",
         "title": "Request timeout",
         "status": 408,
-        "detail": f"the request line and headers did not arrive within {HEADER_TIMEOUT:g} s",
+        "detail": f"{what} did not arrive within {seconds:g} s",
         "code": "request_timeout",
     }).encode())
+
+
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering a request it cannot parse with a problem document, and
+    one whose headers (HEADER_TIMEOUT) or body (BODY_TIMEOUT) do not arrive in time with a 408."""
+
+    header_timeout = HEADER_TIMEOUT
+    body_timeout = BODY_TIMEOUT
+    _BODY = _unparsable_body()
+    _HEADERS_LATE = _timed_out("the request line and headers", HEADER_TIMEOUT)
+    _BODY_LATE = _timed_out("the request body", BODY_TIMEOUT)
     _lingering: int = -1  # bytes dropped since the refusal; -1 while parsing
     _header_timer: Optional[asyncio.TimerHandle] = None
+    _body_timer: Optional[asyncio.TimerHandle] = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -160,6 +172,7 @@ class ProblemH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self._headers_arrived()
+        self._body_arrived()
         super().connection_lost(exc)
 
     def _await_headers(self) -> None:
@@ -173,8 +186,22 @@ class ProblemH11Protocol(H11Protocol):
 
     def _headers_timed_out(self) -> None:
         self._header_timer = None
+        self._refuse_late(self._HEADERS_LATE)
+
+    def _body_arrived(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self.cycle is not None and self.cycle.more_body:
+            self._refuse_late(None if self.cycle.response_started else self._BODY_LATE)
+
+    def _refuse_late(self, answer: Optional[bytes]) -> None:
         if not self.transport.is_closing():
-            self.transport.write(self._TIMED_OUT)
+            if answer is not None:
+                self.transport.write(answer)
             self.transport.close()
 
     def handle_events(self) -> None:
@@ -182,8 +209,13 @@ class ProblemH11Protocol(H11Protocol):
         super().handle_events()
         if self.cycle is not cycle:  # a request's headers were read: it is under way
             self._headers_arrived()
+            if self.cycle is not None and self.cycle.more_body:  # its body is still to come
+                self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
+        if self._body_timer is not None and (self.cycle is None or not self.cycle.more_body):
+            self._body_arrived()
 
     def on_response_complete(self) -> None:
+        self._body_arrived()  # answered without reading it all: nothing more to wait for
         super().on_response_complete()
         # uvicorn's keep-alive timeout closes an idle connection; once the next request starts
         # arriving it no longer applies, so the header clock runs again from here.
