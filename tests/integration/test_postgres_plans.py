@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.connector import positional_query
 from jeeves_control_tower.store.postgres import PostgresDatabase
-from jeeves_control_tower.store.sql import queries
 
 pytestmark = pytest.mark.postgres
 
@@ -23,9 +23,9 @@ async def test_the_sweep_plan_follows_the_table_as_it_grows(pg_dsn: str) -> None
             # plan made while the table was young survives its growth.
             assert await connection.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
             # What asyncpg does with every query: a prepared statement, executed again and again.
-            await connection.execute(
-                "PREPARE sweep(timestamptz, int) AS " + queries("postgres")["expire_due"]
-            )
+            sweep, parameters = positional_query("postgres", "expire_due")
+            assert parameters == ("now", "limit")
+            await connection.execute("PREPARE sweep(timestamptz, int) AS " + sweep)
             for _ in range(8):  # past PostgreSQL's five custom plans before it may go generic
                 await connection.execute("EXECUTE sweep(now(), 1000)")
             now = datetime.now(UTC)

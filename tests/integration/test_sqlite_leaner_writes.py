@@ -105,7 +105,8 @@ async def test_listing_pending_reads_the_partial_index_and_other_statuses_still_
         # As the service lists pending ones: with `now`, due ones are left out by a filter on the rows.
         for query in (InterruptQuery(status=InterruptStatus.PENDING),
                       InterruptQuery(status=InterruptStatus.PENDING, now=datetime.now(UTC))):
-            statement, params = list_statement(query, lambda _: "?", format_time)
+            statement, params = list_statement(query)
+            params = {k: format_time(v) if isinstance(v, datetime) else v for k, v in params.items()}
             plan = [str(row[3]) for row in connection.execute("EXPLAIN QUERY PLAN " + statement, params)]
             assert any("USING INDEX jeeves_interrupts_pending_created" in step for step in plan), plan
     finally:

@@ -72,7 +72,7 @@ def test_queries_written_once_take_the_same_parameters_in_both_dialects() -> Non
         for name in names["sqlite"] | names["common"]:
             lite, pg = set(_PARAMETER.findall(sqlite[name])), set(_PARAMETER.findall(postgres[name]))
             assert lite <= pg or pg <= lite, (name, lite, pg)
-    # The interrupt store's lookups, written once in store/sql_reads.py.
+    # The interrupt store's lookups, written once in store/sql_store.py.
     for name in ("get_interrupt", "get_by_idempotency_key", "pending_for_request", "pending_for_session",
                  "journal_position"):
         assert set(_PARAMETER.findall(sqlite[name])) == set(_PARAMETER.findall(postgres[name])), name

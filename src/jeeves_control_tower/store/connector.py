@@ -28,7 +28,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar
 
 from jeeves_protocols import DatabaseProtocol
@@ -81,6 +81,10 @@ class Connector(Protocol):
 
     async def fetch(self, query: str, **params: Any) -> Rows: ...
 
+    async def fetch_built(self, statement: str, params: Mapping[str, Any]) -> Rows:
+        """A read built at run time (listing.py's filtered listings) with `:name` placeholders:
+        the named-query rules apply to it, only the text comes from the caller."""
+
     async def execute(self, query: str, **params: Any) -> int: ...
 
     async def transaction(self, work: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T: ...
@@ -96,10 +100,9 @@ class Connector(Protocol):
 _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
-@cache
-def positional_query(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
-    """A named query rewritten for a `$1` driver, and the parameter names in position order (for a
-    caller that binds them itself: PostgreSQL's group-commit writers pass arrays of them)."""
+@lru_cache(maxsize=1024)  # named queries, and the few shapes a listing's filters can take
+def _numbered(text: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders rewritten as `$1`, and the parameter names in position order."""
     order: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -107,15 +110,26 @@ def positional_query(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]
             order.append(match[1])
         return f"${order.index(match[1]) + 1}"
 
-    return _PARAMETER.sub(number, named_queries(dialect)[name]), tuple(order)
+    return _PARAMETER.sub(number, text), tuple(order)
 
 
-def _pg_arguments(name: str, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-    text, order = positional_query("postgres", name)
+def positional_query(dialect: Dialect, name: str) -> tuple[str, tuple[str, ...]]:
+    """A named query rewritten for a `$1` driver, and the parameter names in position order (for a
+    caller that binds them itself: PostgreSQL's group-commit writers pass arrays of them)."""
+    return _numbered(named_queries(dialect)[name])
+
+
+def _pg_arguments(statement: str, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """A `:name` statement (a named query's text, or a built one) and its values, for asyncpg."""
+    text, order = _numbered(statement)
     try:
         return text, tuple(params[key] for key in order)
     except KeyError as missing:
-        raise TypeError(f"query {name!r} needs parameter {missing}") from None
+        raise TypeError(f"statement needs parameter {missing}: {statement[:80]!r}") from None
+
+
+def _pg_named(name: str, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    return _pg_arguments(named_queries("postgres")[name], params)
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -208,14 +222,16 @@ class SQLiteConnector:
         self.database = database
 
     async def fetch(self, query: str, **params: Any) -> Rows:
-        text = named_queries("sqlite")[query]
-        values = _sqlite_params(params)
+        return await self.fetch_built(named_queries("sqlite")[query], params)
 
-        read_only = _read_only(text)
+    async def fetch_built(self, statement: str, params: Mapping[str, Any]) -> Rows:
+        values = _sqlite_params(params)
+        read_only = _read_only(statement)
 
         def run(connection: sqlite3.Connection) -> Rows:
             # A read runs again, tolerantly, only if text that is not UTF-8 failed it.
-            return [dict(row) for row in fetch_tolerantly(connection, text, values, tolerant=not read_only)]
+            rows = fetch_tolerantly(connection, statement, values, tolerant=not read_only)
+            return [dict(row) for row in rows]
 
         if read_only:
             return self.database.read(run)
@@ -246,11 +262,11 @@ class _PostgresTransaction:
         self.connection = connection
 
     async def fetch(self, query: str, **params: Any) -> Rows:
-        text, values = _pg_arguments(query, params)
+        text, values = _pg_named(query, params)
         return [dict(record) for record in await self.connection.fetch(text, *values)]
 
     async def execute(self, query: str, **params: Any) -> int:
-        text, values = _pg_arguments(query, params)
+        text, values = _pg_named(query, params)
         return _changed(await self.connection.execute(text, *values))
 
     async def execute_many(self, query: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -277,12 +293,15 @@ class PostgresConnector:
         self.database = database
 
     async def fetch(self, query: str, **params: Any) -> Rows:
-        text, values = _pg_arguments(query, params)
+        return await self.fetch_built(named_queries("postgres")[query], params)
+
+    async def fetch_built(self, statement: str, params: Mapping[str, Any]) -> Rows:
+        text, values = _pg_arguments(statement, params)
         async with self.database.connection() as connection:
             return [dict(record) for record in await connection.fetch(text, *values)]
 
     async def execute(self, query: str, **params: Any) -> int:
-        text, values = _pg_arguments(query, params)
+        text, values = _pg_named(query, params)
         async with self.database.connection() as connection:
             return _changed(await connection.execute(text, *values))
 
@@ -306,7 +325,10 @@ class _ProtocolStatements:
         self.db = db
 
     async def fetch(self, query: str, **params: Any) -> Rows:
-        text, values = _pg_arguments(query, params)
+        return await self.fetch_built(named_queries("postgres")[query], params)
+
+    async def fetch_built(self, statement: str, params: Mapping[str, Any]) -> Rows:
+        text, values = _pg_arguments(statement, params)
         with any_db_errors():
             return [dict(row) for row in await self.db.fetch_all(text, values)]
 

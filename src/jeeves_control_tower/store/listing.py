@@ -8,7 +8,6 @@ never from the caller; values always travel as parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
@@ -17,9 +16,6 @@ from typing import Any, Optional, Protocol
 from jeeves_protocols import InterruptKind, InterruptStatus
 
 __all__ = ["InterruptQuery", "EventQuery", "list_statement", "events_statement"]
-
-Placeholder = Callable[[int], str]
-
 
 class Filterable(Protocol):
     """What the filters below read: a FlowInterrupt, or a store's lighter view of one (kind and
@@ -95,59 +91,45 @@ class EventQuery:
 
 
 def list_statement(
-    query: InterruptQuery,
-    placeholder: Placeholder,
-    time_param: Callable[[datetime], Any],
-    *,
-    resume_after: Optional[tuple[Any, Any]] = None,
-) -> tuple[str, tuple[Any, ...]]:
-    """`time_param` turns the cursor's time into the dialect's column value (text or timestamptz).
+    query: InterruptQuery, *, resume_after: Optional[tuple[Any, Any]] = None
+) -> tuple[str, dict[str, Any]]:
+    """A listing as a `:name` statement for a Connector's `fetch_built`, and its parameters.
     `resume_after` is the (created_at, id) of the last row already read, as the driver gave them
     (that row may be unreadable, its time no datetime): it takes the place of `before`, being past it."""
     tests: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     for column, value in query.equalities():
         if column == "status":
             # A literal, not a parameter: only then can the planner see that `status = 'pending'`
             # implies the partial index of pending interrupts. The value is one of the enum's.
             tests.append(f"status = '{InterruptStatus(value).value}'")
             continue
-        params.append(value)
-        tests.append(f"{column} = {placeholder(len(params))}")
+        params[column] = value
+        tests.append(f"{column} = :{column}")
     due_after = query.due_excluded_after
     if due_after is not None:
-        params.append(time_param(due_after))
-        tests.append(f"(expires_at IS NULL OR expires_at > {placeholder(len(params))})")
-    before = (time_param(query.before[0]), query.before[1]) if query.before is not None else None
-    if resume_after is not None:
-        before = resume_after
+        params["now"] = due_after
+        tests.append("(expires_at IS NULL OR expires_at > :now)")
+    before = resume_after if resume_after is not None else query.before
     if before is not None:
-        params.extend(before)
+        params["before_at"], params["before_id"] = before
         # A row comparison: both SQLite and PostgreSQL walk the (…, created_at, id) index with it.
-        tests.append(f"(created_at, id) < ({placeholder(len(params) - 1)}, {placeholder(len(params))})")
+        tests.append("(created_at, id) < (:before_at, :before_id)")
     sql = "SELECT * FROM jeeves_interrupts"
     if tests:
         sql += " WHERE " + " AND ".join(tests)
-    sql += f" ORDER BY created_at DESC, id DESC LIMIT {placeholder(len(params) + 1)}"
-    return sql, (*params, query.limit)
+    params["limit"] = query.limit
+    return sql + " ORDER BY created_at DESC, id DESC LIMIT :limit", params
 
 
-_EVENTS_SELECT = (
-    "SELECT seq, event_type, sequence, payload, created_at, interrupt_id FROM jeeves_interrupt_events"
-)
-
-
-def events_statement(
-    query: EventQuery, placeholder: Placeholder, select: str = _EVENTS_SELECT, *, column_prefix: str = ""
-) -> tuple[str, tuple[Any, ...]]:
-    """`select` yields seq, event_type, sequence, payload, created_at, interrupt_id; a select that joins other
-    tables names the journal's columns through `column_prefix` (e.g. "e.")."""
-    c = column_prefix
-    conditions: list[tuple[str, Any]] = [(f"{c}seq >", query.after_seq)]
-    if query.user_id is not None:
-        conditions.append((f"{c}user_id =", query.user_id))
-    if query.session_id is not None:
-        conditions.append((f"{c}session_id =", query.session_id))
-    where = " AND ".join(f"{test} {placeholder(i)}" for i, (test, _) in enumerate(conditions, 1))
-    sql = f"{select} WHERE {where} ORDER BY {c}seq LIMIT {placeholder(len(conditions) + 1)}"
-    return sql, (*(value for _, value in conditions), query.limit)
+def events_statement(query: EventQuery, select: str) -> tuple[str, dict[str, Any]]:
+    """A page of the journal as a `:name` statement: `select` is the dialect's `events_select`,
+    which reads the journal as `e` (seq, event_type, sequence, payload, created_at, interrupt_id)."""
+    tests = ["e.seq > :after_seq"]
+    params: dict[str, Any] = {"after_seq": query.after_seq, "limit": query.limit}
+    for column in ("user_id", "session_id"):
+        value = getattr(query, column)
+        if value is not None:
+            tests.append(f"e.{column} = :{column}")
+            params[column] = value
+    return f"{select} WHERE {' AND '.join(tests)} ORDER BY e.seq LIMIT :limit", params

@@ -21,8 +21,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from datetime import datetime
 from typing import Any, Dict, List, Optional
 
 import asyncpg
@@ -31,22 +29,16 @@ import structlog
 from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptKind, StoreError
 
 from ._driver_errors import DRIVER_ERRORS, any_db_errors, pg_errors, translate_pg_errors
-from ._listeners import ListenerSet
-from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard, InterruptEvent
+from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard
 from .connector import connector_for, positional_query
 from .constants import WAKE_CHANNEL
 from .generic_sql import dollar, insert_statement, update_statement
-from .listing import EventQuery, InterruptQuery, events_statement, list_statement
-from .migrator import apply_migrations
 from .pg_group_commit import Batched, GroupCommit, ItemT, Outcome, ResultT
-from .rows import event_from_row, interrupt_from_row, readable, readable_page
-from .sql import queries
-from .sql_reads import SQLLookups
+from .sql_store import SQLInterruptStore
 
 __all__ = ["PostgresDatabase", "PostgresStore", "WAKE_CHANNEL"]
 
 
-_Q = queries("postgres")
 #: Writer connections run only statements that find rows by primary or unique key. A prepared
 #: statement keeps the plan made when it was first run, and a batch finish planned while the
 #: table was small kept scanning it whole as it grew (1.5 ms per batch became 6 ms within a
@@ -286,7 +278,7 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
         failure: Optional[BaseException] = None
         if keys:
             try:
-                found = await connection.fetch(_Q["get_by_idempotency_keys"], keys)
+                found = await connection.fetch(*_flat(_bind("get_by_idempotency_keys", {"keys": keys})))
                 existing = {row["idempotency_key"]: dict(row) for row in found}
             except Exception as exc:
                 failure = exc
@@ -334,7 +326,8 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         failure: Optional[BaseException] = None
         if lost:
             try:
-                current = {row["id"]: dict(row) for row in await connection.fetch(_Q["get_interrupts"], lost)}
+                found = await connection.fetch(*_flat(_bind("get_interrupts", {"ids": lost})))
+                current = {row["id"]: dict(row) for row in found}
             except Exception as exc:
                 failure = exc
         outcomes: list[Outcome[tuple[bool, Optional[Mapping[str, Any]]]]] = []
@@ -370,7 +363,7 @@ _CREATE = _Create()
 _FINISH = _Finish()
 
 
-class PostgresStore(SQLLookups, ListenerSet):
+class PostgresStore(SQLInterruptStore):
     """The interrupt store over PostgreSQL, through any DatabaseProtocol object."""
 
     def __init__(self, db: DatabaseProtocol, *, poll_interval: float = 0.25) -> None:
@@ -401,18 +394,11 @@ class PostgresStore(SQLLookups, ListenerSet):
         if close is not None:
             await close()
 
-    async def migrate(self) -> None:
-        """Apply pending migrations (the one runner, store/migrator.py)."""
-        await apply_migrations(self.connector)
-
     async def _run(self, query: str, params: tuple[Any, ...]) -> List[Dict[str, Any]]:
         """Where a DatabaseProtocol object's errors become StoreError, whatever it raises (our own
         errors pass through); the shipped PostgresDatabase raises StoreError itself."""
         with any_db_errors():
             return await self.db.fetch_all(query, params)
-
-    async def _rows(self, name: str, *params: Any) -> List[Dict[str, Any]]:
-        return await self._run(_Q[name], params)
 
     async def _write(self, operation: Batched[ItemT, ResultT], item: ItemT) -> ResultT:
         """A create or finish: group-committed on the shipped database, else its single-row path
@@ -423,23 +409,9 @@ class PostgresStore(SQLLookups, ListenerSet):
             return await self._group.run(operation, item)
 
     async def create(self, interrupt: FlowInterrupt, event_type: str) -> tuple[FlowInterrupt, bool]:
-        params = {
-            "id": interrupt.id,
-            "kind": interrupt.kind.value,
-            "request_id": interrupt.request_id,
-            "user_id": interrupt.user_id,
-            "session_id": interrupt.session_id,
-            "envelope_id": interrupt.envelope_id,
-            "question": interrupt.question,
-            "message": interrupt.message,
-            "data": json.dumps(interrupt.data),
-            "created_at": interrupt.created_at,
-            "expires_at": interrupt.expires_at,
-            "trace_id": interrupt.trace_id,
-            "span_id": interrupt.span_id,
-            "idempotency_key": interrupt.idempotency_key,
-            "event_type": event_type,
-        }
+        # Times as timestamptz values, not the row's ISO text.
+        params = {**interrupt.to_db_row(), "created_at": interrupt.created_at,
+                  "expires_at": interrupt.expires_at, "event_type": event_type}
         stored = await self._write(_CREATE, params)
         if stored is None:
             return interrupt, True
@@ -460,51 +432,3 @@ class PostgresStore(SQLLookups, ListenerSet):
         if changed:
             self._announce_one(interrupt_id)
         return FinishOutcome(changed, FlowInterrupt.from_db_row(row) if row is not None else None)
-
-    async def expire_due(
-        self, now: datetime, limit: int, interrupt_id: Optional[str] = None
-    ) -> list[FlowInterrupt]:
-        # The sweep skips locked rows; a single named interrupt waits for the lock (see expire_one).
-        if interrupt_id is None:
-            rows = await self._rows("expire_due", now, limit)
-        else:
-            rows = await self._rows("expire_one", now, limit, interrupt_id)
-        expired = readable(rows, interrupt_from_row)  # an unreadable one stays expired, unreported
-        self._announce(interrupt.id for interrupt in expired)
-        return expired
-
-    async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
-        async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> List[Dict[str, Any]]:
-            page = replace(query, limit=limit)
-            return await self._run(*list_statement(page, dollar, lambda moment: moment, resume_after=after))
-
-        return await readable_page(fetch, interrupt_from_row, query.limit, _list_position)
-
-    async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
-        async def fetch(after: Optional[int], limit: int) -> List[Dict[str, Any]]:
-            page = replace(query, after_seq=query.after_seq if after is None else after, limit=limit)
-            return await self._run(*events_statement(page, dollar))
-
-        return await readable_page(fetch, _event, query.limit, _seq, _seq)
-
-    async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
-        return await self.events_for(EventQuery(after_seq=seq, limit=limit))
-
-
-
-def _event(row: Mapping[str, Any]) -> InterruptEvent:
-    """A journal row; its jsonb payload as the driver gave it: text (asyncpg's default) or decoded."""
-    return event_from_row(
-        row["seq"], row["event_type"], row["sequence"], row["payload"], row["created_at"],
-        row.get("interrupt_id"),
-    )
-
-
-def _seq(row: Mapping[str, Any]) -> int:
-    return int(row["seq"])
-
-
-def _list_position(row: Mapping[str, Any]) -> Optional[tuple[Any, Any]]:
-    """Where a listing continues past this row: its (created_at, id) as the driver gave them."""
-    return (row["created_at"], row["id"])
-

@@ -18,23 +18,18 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, TypeVar
 
 from jeeves_protocols import FlowInterrupt, InterruptKind, StoreError
 from jeeves_protocols.interrupts import format_time
 
-from ._listeners import ListenerSet
-from .base import CREATED_SEQUENCE, TERMINAL_SEQUENCE, Finish, FinishOutcome, Guard, InterruptEvent
-from .connector import SQLiteConnector, fetch_tolerantly
+from .base import CREATED_SEQUENCE, TERMINAL_SEQUENCE, Finish, FinishOutcome, Guard
+from .connector import Rows, SQLiteConnector, Transaction
 from .generic_sql import insert_statement, is_read_only, qmark, update_statement
-from .listing import EventQuery, InterruptQuery, events_statement, list_statement
-from .migrator import apply_migrations
-from .rows import event_from_row, interrupt_from_row, readable, readable_page
+from .rows import interrupt_from_row
 from .sql import queries
-from .sql_reads import SQLLookups
+from .sql_store import SQLInterruptStore
 
 __all__ = [
     "CHECKPOINT_EVERY_COMMITS",
@@ -74,11 +69,6 @@ _CONNECTION_PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
 )
 _Q = queries("sqlite")
-#: Journal rows with their interrupt as it stood (see `event_payload` in queries/sqlite/interrupts.sql).
-_EVENTS_SELECT = (
-    f"SELECT e.seq, e.event_type, e.sequence, {_Q['event_payload']} AS payload, e.created_at, e.interrupt_id"
-    " FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id"
-)
 #: The writer never checkpoints inline (a checkpoint copies and fsyncs megabytes, and it would
 #: stall the event loop inside a COMMIT: the 16-agent benchmark's p99 was ~28 ms from it). A
 #: worker thread with its own connection runs a PASSIVE checkpoint every this many commits
@@ -493,20 +483,6 @@ def _kinds_list(kinds: Optional[frozenset[InterruptKind]]) -> str:
     return "," + ",".join(sorted(kind.value for kind in admitted)) + ","
 
 
-def _interrupt(row: sqlite3.Row) -> FlowInterrupt:
-    return interrupt_from_row(dict(row))
-
-
-def _event(row: sqlite3.Row | Mapping[str, Any]) -> InterruptEvent:
-    return event_from_row(
-        row["seq"], row["event_type"], row["sequence"], row["payload"], row["created_at"], row["interrupt_id"]
-    )
-
-
-def _seq(row: sqlite3.Row | Mapping[str, Any]) -> int:
-    return int(row["seq"])
-
-
 def _journal(
     connection: sqlite3.Connection,
     row: sqlite3.Row | Mapping[str, Any],
@@ -568,7 +544,7 @@ def finish_interrupt(
     return changed, row
 
 
-class SQLiteStore(SQLLookups, ListenerSet):
+class SQLiteStore(SQLInterruptStore):
     """The interrupt store over a SQLiteDatabase. Other processes' changes are seen by polling."""
 
     #: Waiters re-read this often, to see answers written by another process on the same file.
@@ -579,9 +555,6 @@ class SQLiteStore(SQLLookups, ListenerSet):
         self.database = database
         self.connector = SQLiteConnector(database)
 
-    async def open(self) -> None:
-        await apply_migrations(self.connector)
-
     async def close(self) -> None:
         await self.database.close()
 
@@ -589,7 +562,7 @@ class SQLiteStore(SQLLookups, ListenerSet):
         row = interrupt.to_db_row()
         existing = await self.database.write(lambda c: insert_interrupt(c, row, event_type))
         if existing is not None:
-            return _interrupt(existing), False
+            return interrupt_from_row(dict(existing)), False
         return interrupt, True
 
     async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
@@ -598,91 +571,17 @@ class SQLiteStore(SQLLookups, ListenerSet):
         changed, row = await self.database.write(lambda c: finish_interrupt(c, params, event_type))
         if changed:
             self._announce_one(interrupt_id)
-        return FinishOutcome(changed, _interrupt(row) if row is not None else None)
+        return FinishOutcome(changed, interrupt_from_row(dict(row)) if row is not None else None)
 
-    async def expire_due(
-        self, now: datetime, limit: int, interrupt_id: Optional[str] = None
-    ) -> list[FlowInterrupt]:
-        at = format_time(now)
-
-        def expire(connection: sqlite3.Connection) -> list[sqlite3.Row]:
-            # Tolerant: one row of text that is not UTF-8 must not roll back (and so stall) the sweep.
-            if interrupt_id is None:
-                statement, params = _Q["expire_due"], {"now": at, "limit": limit}
-            else:
-                statement, params = _Q["expire_one"], {"now": at, "id": interrupt_id}
-            rows = fetch_tolerantly(connection, statement, params, tolerant=True)
-            if rows:
-                connection.execute(
-                    _Q["journal_many"],
-                    {
-                        "ids": json.dumps([row["id"] for row in rows]),
-                        "event_type": "interrupt.expired",
-                        "sequence": TERMINAL_SEQUENCE,
-                        "at": at,
-                    },
+    async def _expire(self, query: str, **params: Any) -> Rows:
+        async def expire(tx: Transaction) -> Rows:
+            rows = await tx.fetch(query, **params)  # tolerant: one row of text that is not UTF-8
+            if rows:  # must not roll back (and so stall) the sweep
+                ids = [row["id"] for row in rows]
+                await tx.execute(
+                    "journal_many", ids=ids, event_type="interrupt.expired", sequence=TERMINAL_SEQUENCE,
+                    at=params["now"],
                 )
             return rows
 
-        expired = readable(await self.database.write(expire), _interrupt)  # an unreadable one stays expired
-        self._announce(interrupt.id for interrupt in expired)
-        return expired
-
-    async def events_after(self, seq: int, limit: int) -> list[InterruptEvent]:
-        return await self.events_for(EventQuery(after_seq=seq, limit=limit))
-
-    async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
-        async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> list[sqlite3.Row]:
-            statement, params = list_statement(
-                replace(query, limit=limit), qmark, format_time, resume_after=after
-            )
-            return self.database.read(lambda c: fetch_tolerantly(c, statement, params))
-
-        return await readable_page(fetch, _interrupt, query.limit, _list_position)
-
-    async def events_for(self, query: EventQuery) -> list[InterruptEvent]:
-        async def fetch(after: Optional[int], limit: int) -> list[Any]:
-            page = replace(query, after_seq=query.after_seq if after is None else after, limit=limit)
-            return self.database.read(lambda c: _fetch_events(c, page))
-
-        return await readable_page(fetch, _event, query.limit, _seq, _seq)
-
-
-_EVENT_IDS_SELECT = (
-    "SELECT e.seq, e.interrupt_id FROM jeeves_interrupt_events AS e"
-    " JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id"
-)
-
-
-def _fetch_events(connection: sqlite3.Connection, page: EventQuery) -> list[Any]:
-    """A page of journal rows. A value SQLite's JSON functions refuse (a BLOB in a text column)
-    fails the payload of the whole page; then the page is read one row at a time, and a row whose
-    payload cannot be built comes back without one, so only its event is unreadable."""
-    statement, params = events_statement(page, qmark, _EVENTS_SELECT, column_prefix="e.")
-    try:
-        return fetch_tolerantly(connection, statement, params)
-    except sqlite3.OperationalError as exc:
-        if "JSON" not in str(exc):
-            raise
-    statement, params = events_statement(page, qmark, _EVENT_IDS_SELECT, column_prefix="e.")
-    rows: list[Any] = []
-    for seq, interrupt_id in fetch_tolerantly(connection, statement, params):
-        one = replace(page, after_seq=seq - 1, limit=1)
-        statement, params = events_statement(one, qmark, _EVENTS_SELECT, column_prefix="e.")
-        try:
-            rows.extend(fetch_tolerantly(connection, statement, params))
-        except sqlite3.OperationalError as exc:
-            if "JSON" not in str(exc):
-                raise
-            rows.append({"seq": seq, "event_type": None, "sequence": None, "payload": None,
-                         "created_at": None, "interrupt_id": interrupt_id})
-    return rows
-
-
-def _list_position(row: sqlite3.Row) -> Optional[tuple[Any, Any]]:
-    """Where a listing continues past this row: its raw (created_at, id), if those are text (text
-    that was not UTF-8 comes back as bytes, which SQLite would order after every text value)."""
-    created_at, interrupt_id = row["created_at"], row["id"]
-    if isinstance(created_at, str) and isinstance(interrupt_id, str):
-        return (created_at, interrupt_id)
-    return None
+        return await self.connector.transaction(expire)

@@ -1,8 +1,7 @@
 -- Named queries for the PostgreSQL store (and any DatabaseProtocol object speaking PostgreSQL).
--- The writes and lookups take named parameters (`:id`, compiled to $n by store/connector.py); the
--- sweep and the batch reads still take $n. Each transition is ONE statement: the UPDATE, its journal row and the
--- wake-up NOTIFY commit together or not at all. The *_interrupts (plural) statements are the
--- group-commit forms of the same transitions: one array parameter per column, one row per
+-- Parameters are named (`:id`, compiled to $n by store/connector.py). Each transition is ONE
+-- statement: the UPDATE, its journal row and the wake-up NOTIFY commit together or not at all.
+-- The *_interrupts (plural) statements are the group-commit forms of the same transitions: one array parameter per column, one row per
 -- caller, every row checked by the same conditions as the single-row statement.
 
 -- name: create_interrupt
@@ -108,13 +107,13 @@ WITH due AS (
     -- ctid: the locked row's own address, so the UPDATE goes straight to it (a TID scan) instead
     -- of looking every due row up again through the primary key. It cannot move while locked.
     SELECT ctid FROM jeeves_interrupts
-     WHERE status = 'pending' AND expires_at <= $1
+     WHERE status = 'pending' AND expires_at <= :now
      ORDER BY expires_at
-     LIMIT $2
+     LIMIT :limit
        FOR UPDATE SKIP LOCKED
 ), expired AS (
     UPDATE jeeves_interrupts AS i
-       SET status = 'expired', resolved_at = $1
+       SET status = 'expired', resolved_at = :now
       FROM due
      WHERE i.ctid = due.ctid AND i.status = 'pending'
     RETURNING i.*
@@ -139,10 +138,10 @@ SELECT * FROM jeeves_interrupts WHERE id = :id;
 SELECT * FROM jeeves_interrupts WHERE idempotency_key = :key;
 
 -- name: get_interrupts
-SELECT * FROM jeeves_interrupts WHERE id = ANY($1::text[]);
+SELECT * FROM jeeves_interrupts WHERE id = ANY(:ids::text[]);
 
 -- name: get_by_idempotency_keys
-SELECT * FROM jeeves_interrupts WHERE idempotency_key = ANY($1::text[]);
+SELECT * FROM jeeves_interrupts WHERE idempotency_key = ANY(:keys::text[]);
 
 -- name: pending_for_request
 SELECT * FROM jeeves_interrupts
@@ -162,12 +161,11 @@ SELECT * FROM jeeves_interrupts
 -- stale "pending".
 WITH due AS (
     SELECT id FROM jeeves_interrupts
-     WHERE status = 'pending' AND expires_at <= $1 AND id = $3
-     LIMIT $2
+     WHERE status = 'pending' AND expires_at <= :now AND id = :id
        FOR UPDATE
 ), expired AS (
     UPDATE jeeves_interrupts AS i
-       SET status = 'expired', resolved_at = $1
+       SET status = 'expired', resolved_at = :now
       FROM due
      WHERE i.id = due.id AND i.status = 'pending'
     RETURNING i.*
@@ -182,3 +180,8 @@ SELECT expired.* FROM expired, LATERAL (SELECT pg_notify('jeeves_interrupts', ex
 -- name: journal_position
 -- The newest committed journal position (seq is the primary key: one index probe).
 SELECT coalesce(max(seq), 0) AS seq FROM jeeves_interrupt_events;
+
+-- name: events_select
+-- Journal rows `e`, each with its own snapshot (listing.events_statement adds the filters).
+SELECT e.seq, e.event_type, e.sequence, e.payload, e.created_at, e.interrupt_id
+  FROM jeeves_interrupt_events AS e

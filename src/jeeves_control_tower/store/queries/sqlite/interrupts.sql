@@ -29,8 +29,14 @@ SELECT i.id, :event_type, :sequence, i.request_id, i.user_id, i.session_id, :at
 -- An expression, not a statement: journal row `e` as the interrupt `i` stood right after it. A
 -- terminal state never changes again, so it is the interrupt row as it is; a creation event is
 -- that row still pending and unanswered. Rows written before migration 0005, and creation rows
--- frozen by freeze_created_payload, carry their own snapshot.
-coalesce(e.payload, json_object(
+-- frozen by freeze_created_payload, carry their own snapshot. A BLOB in a text column (written
+-- by another tool) leaves it NULL, as JSON cannot hold one: json_object would fail the whole
+-- query, and a NULL payload makes just this journal row unreadable.
+coalesce(e.payload, CASE WHEN 'blob' IN (
+    typeof(i.id), typeof(i.kind), typeof(i.request_id), typeof(i.user_id), typeof(i.session_id),
+    typeof(i.envelope_id), typeof(i.question), typeof(i.message), typeof(i.status),
+    typeof(i.created_at), typeof(i.expires_at), typeof(i.resolved_at), typeof(i.trace_id),
+    typeof(i.span_id), typeof(i.idempotency_key)) THEN NULL ELSE json_object(
     'id', i.id, 'kind', i.kind, 'request_id', i.request_id, 'user_id', i.user_id,
     'session_id', i.session_id, 'envelope_id', i.envelope_id, 'question', i.question,
     -- JSON columns that do not parse (written by another tool) go out quoted, as text that is
@@ -42,7 +48,12 @@ coalesce(e.payload, json_object(
                      WHEN json_valid(i.response) THEN json(i.response) ELSE quote(i.response) END,
     'created_at', i.created_at, 'expires_at', i.expires_at,
     'resolved_at', CASE e.sequence WHEN 1 THEN NULL ELSE i.resolved_at END,
-    'trace_id', i.trace_id, 'span_id', i.span_id, 'idempotency_key', i.idempotency_key))
+    'trace_id', i.trace_id, 'span_id', i.span_id, 'idempotency_key', i.idempotency_key) END)
+
+-- name: events_select
+-- Journal rows `e` with the interrupt as it stood (listing.events_statement adds the filters).
+SELECT e.seq, e.event_type, e.sequence, {event_payload} AS payload, e.created_at, e.interrupt_id
+  FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id
 
 -- name: freeze_created_payload
 -- Before a change to `data` (a cancel reason), the creation event keeps the data it had: its
