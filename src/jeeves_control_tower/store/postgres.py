@@ -409,9 +409,15 @@ class PostgresStore(SQLInterruptStore):
             return await self._group.run(operation, item)
 
     async def create(self, interrupt: FlowInterrupt, event_type: str) -> tuple[FlowInterrupt, bool]:
-        # Times as timestamptz values, not the row's ISO text.
-        params = {**interrupt.to_db_row(), "created_at": interrupt.created_at,
-                  "expires_at": interrupt.expires_at, "event_type": event_type}
+        params = {  # bound as they are (times as timestamptz): to_db_row's text costs 3x as much
+            "id": interrupt.id, "kind": interrupt.kind.value, "request_id": interrupt.request_id,
+            "user_id": interrupt.user_id, "session_id": interrupt.session_id,
+            "envelope_id": interrupt.envelope_id, "question": interrupt.question,
+            "message": interrupt.message, "data": json.dumps(interrupt.data),
+            "created_at": interrupt.created_at, "expires_at": interrupt.expires_at,
+            "trace_id": interrupt.trace_id, "span_id": interrupt.span_id,
+            "idempotency_key": interrupt.idempotency_key, "event_type": event_type,
+        }
         stored = await self._write(_CREATE, params)
         if stored is None:
             return interrupt, True
