@@ -52,6 +52,53 @@ def sqlite_floor(path: Path, count: int) -> Timing:
     return Timing(count, elapsed, latencies)
 
 
+JOURNALLED_SCHEMA = (
+    FLOOR_SCHEMA.replace("floor_interrupts", "floor_j_interrupts"),
+    # The indexes the seed's queries need, and no more: pending by request (get_pending_for_request),
+    # by session (get_pending_for_session) and by expiry (the sweep).
+    "CREATE INDEX IF NOT EXISTS floor_j_pending_request ON floor_j_interrupts (request_id)"
+    " WHERE status = 'pending'",
+    "CREATE INDEX IF NOT EXISTS floor_j_pending_session ON floor_j_interrupts (session_id)"
+    " WHERE status = 'pending'",
+    "CREATE INDEX IF NOT EXISTS floor_j_pending_expiry ON floor_j_interrupts (expires_at)"
+    " WHERE status = 'pending'",
+    "CREATE TABLE IF NOT EXISTS floor_j_events (seq INTEGER PRIMARY KEY, interrupt_id TEXT NOT NULL,"
+    " event_type TEXT NOT NULL, created_at TEXT NOT NULL)",
+)
+JOURNAL = "INSERT INTO floor_j_events (interrupt_id, event_type, created_at) VALUES (?, ?, ?)"
+
+
+def sqlite_journalled_floor(path: Path, count: int) -> Timing:
+    """stdlib sqlite3, WAL, synchronous=NORMAL, doing exactly the rows a round trip must write: the
+    interrupt row and its creation journal row in one commit, then the conditional update and its
+    terminal journal row in a second, on a schema with only the indexes the seed's queries need."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    for statement in JOURNALLED_SCHEMA:
+        connection.execute(statement)
+    insert, update = (s.replace("floor_interrupts", "floor_j_interrupts") for s in (INSERT, UPDATE))
+    latencies = []
+    start = time.perf_counter()
+    for n in range(count):
+        began = time.perf_counter()
+        interrupt_id = new_interrupt_id()
+        now = "2026-01-01T00:00:00.000000+00:00"
+        connection.execute("BEGIN")
+        connection.execute(insert, (interrupt_id, f"req-{n}", now, now))
+        connection.execute(JOURNAL, (interrupt_id, "interrupt.clarification_needed", now))
+        connection.execute("COMMIT")
+        connection.execute("BEGIN")
+        cursor = connection.execute(update, ('{"text":"yes"}', now, interrupt_id))
+        assert cursor.rowcount == 1
+        connection.execute(JOURNAL, (interrupt_id, "interrupt.resolved", now))
+        connection.execute("COMMIT")
+        latencies.append(time.perf_counter() - began)
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return Timing(count, elapsed, latencies)
+
+
 async def postgres_floor(dsn: str, count: int) -> Timing:
     """The bare asyncpg driver doing the same two statements on one connection (autocommit)."""
     import asyncpg

@@ -1,21 +1,30 @@
-"""Round trip = create_clarification then respond on it, through InterruptService."""
+"""Round trip = create_clarification then respond on it, through InterruptService.
+
+Timed two ways: as a user gets it (`InterruptService(db=...)`, its default StructuredLogger
+writing a JSON line per transition, here into a file) and with a quiet logger, for reference."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Optional, TextIO
 
 from bench.stats import Timing, timed, timed_concurrently
+from jeeves_control_tower.observability import StructuredLogger
 from jeeves_control_tower.services import InterruptService
 from jeeves_protocols import InterruptResponse, InterruptStatus
 
 ANSWER = InterruptResponse(text="yes")
 
 
-async def round_trips(db: Any, count: int, agents: int) -> tuple[Timing, int, int]:
+async def round_trips(
+    db: Any, count: int, agents: int, *, log_to: Optional[TextIO] = None
+) -> tuple[Timing, int, int]:
     """Timing of `count` round trips by `agents` concurrent agents, how many resolved, and the
-    number of journal events written (two per round trip, the warm-up's `agents` included)."""
-    service = InterruptService(db=db, logger=_Quiet(), sweep_interval=0)
+    number of journal events written (two per round trip, the warm-up's `agents` included).
+    `log_to`: the default configuration, its StructuredLogger writing to that stream (None:
+    the quiet reference)."""
+    logger = _Quiet() if log_to is None else StructuredLogger(stream=log_to)
+    service = InterruptService(db=db, logger=logger, sweep_interval=0)
     await service.start()
     resolved = 0
 

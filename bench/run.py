@@ -103,18 +103,22 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
         # The machine is shared: each floor and each measurement runs `rounds` times, interleaved,
         # and the best of each is kept (the run least disturbed by other load). Every round
         # uses fresh files, so no round benefits from an earlier one's data.
-        floor_runs: dict[str, list[Timing]] = {"dict": [], "sqlite3": [], "asyncpg": []}
+        floor_runs: dict[str, list[Timing]] = {"dict": [], "sqlite3": [], "sqlite3_journalled": [], "asyncpg": []}
         # Not a floor: the SQLite store's own write functions on a bare connection (bench/store_sql.py),
         # which shows how much of the gap to the sqlite3 floor is the schema's SQL itself; then the
         # same on a schema with only the indexes the seed's queries use, the least such a store writes.
         store_sql_runs: dict[str, list[Timing]] = {}
         store_sql_checks: dict[str, dict[str, int]] = {}
         measured_runs: dict[str, list[tuple[Timing, int, int]]] = {}
+        quiet_runs: dict[str, list[tuple[Timing, int, int]]] = {}
+        log_file = open(workdir / "service.log", "w")  # noqa: SIM115 (closed after the section)
         for r in range(sizes.rounds):
             if r:
                 await reset_pg_schema(schema)  # like the files: no round inherits an earlier one's rows
             floor_runs["dict"].append(floors.dict_floor(n_mem))
             floor_runs["sqlite3"].append(floors.sqlite_floor(workdir / f"floor{r}.db", n_sqlite))
+            floor_runs["sqlite3_journalled"].append(
+                floors.sqlite_journalled_floor(workdir / f"floor-journalled{r}.db", n_sqlite))
             floor_runs["asyncpg"].append(await floors.postgres_floor(dsn, n_pg))
             for seed_indexes_only in (False, True):
                 for per_commit in (1, 16):
@@ -124,39 +128,61 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
                         seed_indexes_only=seed_indexes_only)
                     store_sql_runs.setdefault(label, []).append(sql_timing)
                     store_sql_checks[label] = {"resolved": sql_resolved, "journal_events": sql_events}
-            for label, make in (
-                ("memory, 1 agent", lambda: round_trips(None, n_mem, 1)),
-                ("memory, 16 agents", lambda: round_trips(None, n_mem, 16)),
-                ("sqlite, 1 agent", lambda r=r: round_trips(SQLiteDatabase(workdir / f"rt1-{r}.db"), n_sqlite, 1)),
-                ("sqlite, 16 agents", lambda r=r: round_trips(SQLiteDatabase(workdir / f"rt16-{r}.db"), n_sqlite, 16)),
-                ("postgres, 1 agent", lambda: round_trips(PostgresDatabase(dsn), n_pg, 1)),
-                ("postgres, 16 agents", lambda: round_trips(PostgresDatabase(dsn, max_size=16), n_pg * 2, 16)),
-            ):
-                measured_runs.setdefault(label, []).append(await make())
-        floor_dict, floor_sqlite, floor_pg = (max(floor_runs[k], key=lambda t: t.per_second)
-                                              for k in ("dict", "sqlite3", "asyncpg"))
+            # The headline: the default configuration (a JSON log line per transition); then the
+            # same with a quiet logger. Interleaved, so both meet the same machine.
+            for runs, log_to, tag in ((measured_runs, log_file, "d"), (quiet_runs, None, "q")):
+                for label, db, count, agents in (
+                    ("memory, 1 agent", None, n_mem, 1),
+                    ("memory, 16 agents", None, n_mem, 16),
+                    ("sqlite, 1 agent", SQLiteDatabase(workdir / f"rt1-{tag}{r}.db"), n_sqlite, 1),
+                    ("sqlite, 16 agents", SQLiteDatabase(workdir / f"rt16-{tag}{r}.db"), n_sqlite, 16),
+                    ("postgres, 1 agent", PostgresDatabase(dsn), n_pg, 1),
+                    ("postgres, 16 agents", PostgresDatabase(dsn, max_size=16), n_pg * 2, 16),
+                ):
+                    runs.setdefault(label, []).append(await round_trips(db, count, agents, log_to=log_to))
+        log_file.close()
+        default_log_lines = len((workdir / "service.log").read_text().splitlines())
+        floor_dict, floor_sqlite, floor_journalled, floor_pg = (
+            max(floor_runs[k], key=lambda t: t.per_second)
+            for k in ("dict", "sqlite3", "sqlite3_journalled", "asyncpg"))
         measured = {label: max(runs, key=lambda m: m[0].per_second) for label, runs in measured_runs.items()}
+        quiet = {label: max(runs, key=lambda m: m[0].per_second) for label, runs in quiet_runs.items()}
         floor_for = {"memory": floor_dict, "sqlite": floor_sqlite, "postgres": floor_pg}
-        rows = [row("floor: dict insert + update", floor_dict), row("floor: sqlite3 INSERT + UPDATE", floor_sqlite),
-                row("floor: asyncpg INSERT + UPDATE", floor_pg)]
-        rows += [row(label, timing, floor_for[label.split(",")[0]].per_second) for label, (timing, _, _) in measured.items()]
+
+        def measured_row(label: str, timing: Timing, reference: Timing | None = None) -> list[str]:
+            store = label.split(",", maxsplit=1)[0]
+            journalled = f"{timing.per_second / floor_journalled.per_second:.2f}x" if store == "sqlite" else ""
+            of_quiet = f"{timing.per_second / reference.per_second:.2f}x" if reference else ""
+            return [*row(label, timing, floor_for[store].per_second), journalled, of_quiet]
+
+        rows = [[*row(name, timing), "", ""] for name, timing in (
+            ("floor: dict insert + update", floor_dict), ("floor: sqlite3 INSERT + UPDATE", floor_sqlite),
+            ("floor: sqlite3, journalled", floor_journalled), ("floor: asyncpg INSERT + UPDATE", floor_pg))]
+        rows += [measured_row(label, timing, quiet[label][0]) for label, (timing, _, _) in measured.items()]
+        rows += [measured_row(f"{label}, quiet logger", timing) for label, (timing, _, _) in quiet.items()]
         store_sql_best = {k: max(v, key=lambda t: t.per_second) for k, v in store_sql_runs.items()}
-        rows += [row(f"reference: the SQLite store's SQL alone, {k}", t, floor_sqlite.per_second)
+        rows += [[*row(f"reference: the SQLite store's SQL alone, {k}", t, floor_sqlite.per_second),
+                  f"{t.per_second / floor_journalled.per_second:.2f}x", ""]
                  for k, t in store_sql_best.items()]
-        print_table("Round trip: create_clarification + respond (ratio = rate / same-run sequential floor)",
-                    ["", "rate", "p50 ms", "p99 ms", "vs floor"], rows)
+        print_table("Round trip: create_clarification + respond, as a user gets it (default logger, JSON lines to"
+                    " a file), then with a quiet logger (ratios: rate / same-run sequential floor)",
+                    ["", "rate", "p50 ms", "p99 ms", "vs floor", "vs journalled", "default/quiet"], rows)
         frames = await wal_frames.measure(workdir)
         print(f"\nSQLite WAL frames (pages written) per commit: jeeves create {frames['jeeves']['create']},"
               f" respond {frames['jeeves']['respond']}; floor INSERT {frames['floor']['create']},"
               f" UPDATE {frames['floor']['respond']}")
         results["roundtrip"] = {
             "sqlite_wal_frames": frames,
+            "default_log_lines": default_log_lines,
             "rounds": sizes.rounds,
             "all_rounds_per_second": {**{k: [round(t.per_second) for t in v] for k, v in floor_runs.items()},
                                       **{k: [round(m[0].per_second) for m in v] for k, v in measured_runs.items()},
+                                      **{f"{k}, quiet": [round(m[0].per_second) for m in v]
+                                         for k, v in quiet_runs.items()},
                                       **{f"store's SQL, {k}": [round(t.per_second) for t in v]
                                          for k, v in store_sql_runs.items()}},
-            "floors": {"dict": floor_dict.as_dict(), "sqlite3": floor_sqlite.as_dict(), "asyncpg": floor_pg.as_dict()},
+            "floors": {"dict": floor_dict.as_dict(), "sqlite3": floor_sqlite.as_dict(),
+                       "sqlite3_journalled": floor_journalled.as_dict(), "asyncpg": floor_pg.as_dict()},
             "store_sql": {
                 k: {**t.as_dict(), **store_sql_checks[k],
                                     "ratio_to_floor": round(t.per_second / floor_sqlite.per_second, 3)}
@@ -166,6 +192,11 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
                 label: {**timing.as_dict(), "resolved": resolved, "journal_events": events,
                         "ratio_to_floor": round(timing.per_second / floor_for[label.split(",")[0]].per_second, 3)}
                 for label, (timing, resolved, events) in measured.items()
+            },
+            "quiet": {
+                label: {**timing.as_dict(), "resolved": resolved, "journal_events": events,
+                        "default_over_quiet": round(measured[label][0].per_second / timing.per_second, 3)}
+                for label, (timing, resolved, events) in quiet.items()
             },
         }
 

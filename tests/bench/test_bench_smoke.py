@@ -44,16 +44,21 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
         await _drop_schema(bench_schema)
 
     floors = results["roundtrip"]["floors"]
-    assert {name: timed(f) for name, f in floors.items()} == {"dict": 200, "sqlite3": 100, "asyncpg": 40}
+    assert {name: timed(f) for name, f in floors.items()} == {
+        "dict": 200, "sqlite3": 100, "sqlite3_journalled": 100, "asyncpg": 40}
     expected = {"memory, 1 agent": 200, "memory, 16 agents": 200, "sqlite, 1 agent": 100,
                 "sqlite, 16 agents": 100, "postgres, 1 agent": 40, "postgres, 16 agents": 80}
-    for label, count in expected.items():
-        measured = results["roundtrip"]["measured"][label]
-        assert timed(measured) == count, label
-        assert measured["resolved"] == count, label  # every respond won its interrupt
-        # Two journal rows per round trip (creation and terminal), the warm-up's (one per agent) included.
-        agents = 16 if label.endswith("16 agents") else 1
-        assert measured["journal_events"] == 2 * (count + agents), label
+    for configuration in ("measured", "quiet"):  # the default logger, then a quiet one
+        for label, count in expected.items():
+            measured = results["roundtrip"][configuration][label]
+            assert timed(measured) == count, label
+            assert measured["resolved"] == count, label  # every respond won its interrupt
+            # Two journal rows per round trip (creation and terminal), the warm-up's (one per agent) included.
+            agents = 16 if label.endswith("16 agents") else 1
+            assert measured["journal_events"] == 2 * (count + agents), label
+    # The default configuration logged every transition, one JSON line each, all written by stop().
+    journalled = sum(m["journal_events"] for m in results["roundtrip"]["measured"].values())
+    assert results["roundtrip"]["default_log_lines"] == journalled
 
     assert set(results["roundtrip"]["store_sql"]) == {
         "1 per commit", "16 per commit", "1 per commit, the seed's indexes only", "16 per commit, the seed's indexes only"}

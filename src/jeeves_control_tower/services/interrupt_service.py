@@ -134,7 +134,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="jeeves-expiry-sweeper")
 
     async def stop(self) -> None:
-        """Stop the sweep and close the store."""
+        """Stop the sweep, close the store, and write out log lines still buffered."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -143,6 +143,9 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         if self._opened:
             await self.store.close()
             self._opened = False
+        flush = getattr(self.logger, "flush", None)  # the seed's LoggerProtocol has none
+        if callable(flush):
+            flush()
 
     async def _ensure_open(self) -> None:
         if self._opened:
