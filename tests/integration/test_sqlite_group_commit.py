@@ -120,3 +120,29 @@ async def test_text_without_a_utf8_form_is_a_store_error_through_the_seed_db_api
         assert [tuple(r) for r in db.read(lambda c: c.execute("SELECT v FROM t").fetchall())] == [("fine",)]
     finally:
         await db.close()
+
+
+async def test_a_committed_write_returns_within_one_loop_turn(tmp_path: Path) -> None:
+    """The caller resumes in the turn its batch commits, not a turn later."""
+    db = SQLiteDatabase(tmp_path / "turns.db")
+    await db.commit(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
+    loop = asyncio.get_running_loop()
+    turns = 0
+
+    def tick() -> None:
+        nonlocal turns
+        turns += 1
+        loop.call_soon(tick)
+
+    try:
+        loop.call_soon(tick)  # counts the loop's turns while the writes are in flight
+        await asyncio.sleep(0)
+        counted = turns
+        assert await db.commit(_insert(4)) == 4
+        # One turn: the flush and the caller's wake-up both run in it. Awaiting the write's
+        # future alone took two: the flush in one, the wake-up it schedules in the next.
+        assert turns - counted == 1, turns - counted
+        assert await asyncio.gather(db.commit(_insert(1)), db.commit(_insert(2))) == [1, 2]
+        assert db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 6
+    finally:
+        await db.close()

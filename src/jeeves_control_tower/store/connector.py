@@ -235,19 +235,19 @@ class SQLiteConnector:
 
         if read_only:
             return self.database.read(run)
-        return await self.database.write(run)
+        return await self.database.commit(run)
 
     async def execute(self, query: str, **params: Any) -> int:
         text = named_queries("sqlite")[query]
         values = _sqlite_params(params)
-        count: int = await self.database.write(lambda connection: connection.execute(text, values).rowcount)
+        count: int = await self.database.commit(lambda connection: connection.execute(text, values).rowcount)
         return count
 
     async def transaction(self, work: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
         def run(connection: sqlite3.Connection) -> T:
             return _run_to_completion(work(_SQLiteTransaction(connection)))
 
-        return await self.database.write(run)
+        return await self.database.commit(run)
 
     async def listen(self, channel: str, callback: Callable[[Optional[str]], None]) -> None:
         """A SQLite file cannot push another process's commits: callers poll."""
