@@ -8,13 +8,19 @@ interrupt store opens.
 
 Every statement goes through a store connector, which turns any database failure into a
 StoreError (the API's 503) on either dialect.
+
+A token the store confirmed is trusted for CACHE_SECONDS without asking again (each request
+would otherwise read it): a revocation through this registry counts at once, one made through
+another instance or the CLI within that bound. The event stream re-checks with `fresh=True`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Optional
@@ -27,6 +33,10 @@ from .store.connector import Connector
 __all__ = ["Role", "TokenRecord", "TokenRegistry", "MemoryTokens", "SQLTokens"]
 
 TOKEN_PREFIX = "jct_"
+#: Seconds a confirmed token is trusted before the store is asked again.
+CACHE_SECONDS = 2.0
+#: Confirmed tokens kept at most; past it the oldest goes.
+CACHE_SIZE = 10_000
 
 
 class Role(str, Enum):
@@ -62,6 +72,14 @@ def hash_token(secret: str) -> str:
 class TokenRegistry(ABC):
     """Create, authenticate, list and revoke tokens. Subclasses only persist rows."""
 
+    def __init__(
+        self, *, cache_seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.cache_seconds = cache_seconds
+        self._clock = clock
+        #: token hash -> (trusted until, the record the store gave)
+        self._confirmed: dict[str, tuple[float, TokenRecord]] = {}
+
     async def create(self, user_id: str, role: Role | str) -> tuple[str, TokenRecord]:
         """A new token for `user_id` with `role`: (the secret, shown once; its record)."""
         if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 255:
@@ -79,16 +97,31 @@ class TokenRegistry(ABC):
         await self._insert(record, hash_token(secret))
         return secret, record
 
-    async def authenticate(self, secret: str) -> Optional[TokenRecord]:
-        """The live record behind `secret`, or None (unknown or revoked)."""
+    async def authenticate(self, secret: str, *, fresh: bool = False) -> Optional[TokenRecord]:
+        """The live record behind `secret`, or None (unknown or revoked). `fresh`: ask the store
+        even if it confirmed the token less than `cache_seconds` ago."""
         if not secret.startswith(TOKEN_PREFIX):
             return None
-        record = await self._by_hash(hash_token(secret))
-        return record if record is not None and record.revoked_at is None else None
+        token_hash = hash_token(secret)
+        confirmed = None if fresh else self._confirmed.get(token_hash)
+        if confirmed is not None and self._clock() < confirmed[0]:
+            return confirmed[1]
+        record = await self._by_hash(token_hash)
+        if record is None or record.revoked_at is not None:
+            self._confirmed.pop(token_hash, None)
+            return None
+        if token_hash not in self._confirmed and len(self._confirmed) >= CACHE_SIZE:
+            del self._confirmed[next(iter(self._confirmed))]
+        self._confirmed[token_hash] = (self._clock() + self.cache_seconds, record)
+        return record
 
     async def revoke(self, token_id: str) -> bool:
         """Revoke a live token by id; False if there is no such live token."""
-        return await self._revoke(token_id, format_time(utc_now()))
+        revoked = await self._revoke(token_id, format_time(utc_now()))
+        # Whether or not it was live here: another instance may have revoked it already.
+        for token_hash in [h for h, (_, record) in self._confirmed.items() if record.id == token_id]:
+            del self._confirmed[token_hash]
+        return revoked
 
     @abstractmethod
     async def list(self) -> list[TokenRecord]: ...
@@ -105,6 +138,7 @@ class TokenRegistry(ABC):
 
 class MemoryTokens(TokenRegistry):
     def __init__(self) -> None:
+        super().__init__()
         self._by_hash_index: dict[str, TokenRecord] = {}
 
     async def list(self) -> list[TokenRecord]:
@@ -127,7 +161,11 @@ class MemoryTokens(TokenRegistry):
 class SQLTokens(TokenRegistry):
     """Tokens in `jeeves_api_tokens`, through a store connector (any dialect, any database)."""
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(
+        self, connector: Connector, *, cache_seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(cache_seconds=cache_seconds, clock=clock)
         self.connector = connector
 
     async def list(self) -> list[TokenRecord]:

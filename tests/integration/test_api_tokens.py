@@ -10,9 +10,10 @@ import pytest
 
 from jeeves_control_tower.backend import open_backend
 from jeeves_control_tower.services import InterruptService
+from jeeves_control_tower.store.connector import connector_for
 from jeeves_control_tower.store.postgres import PostgresDatabase
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
-from jeeves_control_tower.tokens import Role, TokenRegistry, hash_token
+from jeeves_control_tower.tokens import Role, SQLTokens, TokenRegistry, hash_token
 from jeeves_protocols import InvalidInterruptError
 
 
@@ -62,3 +63,34 @@ async def test_bad_token_requests_change_nothing(tokens: TokenRegistry) -> None:
 
 def test_only_a_hash_is_kept() -> None:
     assert hash_token("jct_abc") != "jct_abc" and len(hash_token("jct_abc")) == 64
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        return SQLiteDatabase(tmp_path / "t.db")
+    return PostgresDatabase(request.getfixturevalue("pg_dsn"))
+
+
+async def test_a_confirmed_token_is_trusted_for_the_cache_bound_only(shared_db: Any) -> None:
+    """Two instances on one database. A revocation through one counts there at once and on the
+    other once its cache bound has passed (or at once for a fresh check, as the stream makes)."""
+    now = [1000.0]
+    async with InterruptService(shared_db, sweep_interval=0):
+        connector = connector_for(shared_db)
+        first = SQLTokens(connector, cache_seconds=2.0, clock=lambda: now[0])
+        second = SQLTokens(connector, cache_seconds=2.0, clock=lambda: now[0])
+        secret, record = await first.create("alice", "responder")
+        assert await second.authenticate(secret) == record  # confirmed by the store: cached
+
+        assert await first.revoke(record.id)
+        assert await first.authenticate(secret) is None  # the revoking instance: at once
+        assert await second.authenticate(secret) == record  # the other: still within its bound
+        assert await second.authenticate(secret, fresh=True) is None  # a fresh check sees it
+        assert await second.authenticate(secret) is None  # and the cache forgot the token
+
+        other, other_record = await first.create("bob", "responder")
+        assert await second.authenticate(other) == other_record
+        await first.revoke(other_record.id)
+        now[0] += 2.0  # the bound has passed: the store is asked again
+        assert await second.authenticate(other) is None

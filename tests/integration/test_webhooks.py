@@ -344,3 +344,25 @@ def test_a_lease_shorter_than_the_timeout_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInterruptError) as caught:
         WebhookService(SQLiteDatabase(tmp_path / "x.db"), lease=10, timeout=15)
     assert caught.value.field == "lease"
+
+
+async def test_the_service_only_tells_a_journal_driven_webhook_service_that_the_journal_grew() -> None:
+    """The shipped WebhookService delivers from the journal: the interrupt service wakes it and
+    builds no payload for it (the seed's emit_event is for webhook services of other kinds)."""
+
+    class Watched(WebhookService):
+        woken = 0
+
+        async def emit_event(self, event_type: str, data: dict[str, Any], request_id: Optional[str] = None) -> int:
+            raise AssertionError("emit_event called: a payload was built for nothing")
+
+        def journal_grew(self) -> None:
+            Watched.woken += 1
+            super().journal_grew()
+
+    store = MemoryStore()
+    service = InterruptService(db=store, webhook_service=Watched(store), sweep_interval=0)
+    async with service:
+        created = await service.create_clarification("r1", "u1", "s1", "Which region?")
+        await service.respond_or_raise(created.id, InterruptResponse(text="eu"))
+    assert Watched.woken == 2

@@ -314,3 +314,18 @@ def test_each_kind_of_damage_names_its_column(column: str, value: Any, cause: st
 def test_floats_that_json_can_carry_still_read() -> None:
     interrupt = FlowInterrupt.from_db_row({**ROW, "data": '{"a": 1.5e300, "b": -0.0, "c": 5e-324}'})
     assert interrupt.data["a"] == 1.5e300 and math.copysign(1, interrupt.data["b"]) == -1
+
+
+@FUZZ
+@given(interrupts)
+def test_the_api_writes_an_interrupt_exactly_as_its_response_model_would(interrupt: FlowInterrupt) -> None:
+    """The routes answer `_out(interrupt)` without validating it through InterruptOut: it must be
+    what that validation gives, field for field and in the same order."""
+    from jeeves_control_tower.api.routes import _out
+
+    modelled = InterruptOut.model_validate(interrupt.to_dict()).model_dump(mode="json")
+    direct = _out(interrupt)
+    assert direct == modelled
+    assert list(direct) == list(modelled)
+    if direct["response"] is not None:
+        assert list(direct["response"]) == list(modelled["response"])

@@ -101,13 +101,14 @@ async def still_valid(request: Request, principal: Principal) -> Optional[str]:
     """Why the request's token no longer stands for `principal`, or None while it does.
 
     A long-lived request (the event stream) calls this again and again: it reads the token store
-    each time (no cache, no rate limit), so a revocation made through any instance counts."""
+    each time (fresh, past the registry's cache; no rate limit), so a revocation made through any
+    instance counts."""
     secret = _bearer(request, allow_query=True)
     if secret is None:
         return "the token is gone"
     tokens: TokenRegistry = request.app.state.tokens
     try:
-        record = await tokens.authenticate(secret)
+        record = await tokens.authenticate(secret, fresh=True)
     except Exception:  # any failure: the token cannot be confirmed, so it no longer passes
         return "the token could not be re-checked"
     if record is None:

@@ -7,14 +7,17 @@ import binascii
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 
 from jeeves_protocols import (
     FlowInterrupt,
+    InterruptError,
     InterruptKind,
     InterruptResponse,
     InterruptStatus,
     InvalidInterruptError,
+    StoreError,
 )
 from jeeves_protocols.interrupts import format_time, parse_time
 
@@ -65,8 +68,25 @@ def _service(request: Request) -> InterruptService:
     return service
 
 
+#: ResponseOut's fields, in its order, as its model fills the ones an answer leaves unset.
+_RESPONSE_FIELDS: dict[str, Any] = {
+    "text": None, "approved": None, "decision": None, "data": {}, "received_at": None, "responder_id": None,
+}
+
+
 def _out(interrupt: FlowInterrupt) -> dict[str, Any]:
-    return interrupt.to_dict()
+    """The InterruptOut form of an interrupt the service returned, built directly: exactly what
+    validating `to_dict()` through the model gives (a test holds them equal), without paying for
+    a validation of what the service itself made."""
+    out = interrupt.to_dict()
+    if out["response"] is not None:
+        out["response"] = {**_RESPONSE_FIELDS, **out["response"]}
+    return out
+
+
+def _json(interrupt: FlowInterrupt, status_code: int = 200) -> JSONResponse:
+    """The route's answer as is: FastAPI passes a Response through without the response model."""
+    return JSONResponse(_out(interrupt), status_code)
 
 
 @router.get("/me", response_model=Me, responses=problems())
@@ -87,7 +107,7 @@ async def me(request: Request) -> dict[str, str]:
     },
     dependencies=[allow(Role.AGENT)],
 )
-async def create_interrupt(body: CreateInterrupt, request: Request, response: Response) -> dict[str, Any]:
+async def create_interrupt(body: CreateInterrupt, request: Request) -> JSONResponse:
     interrupt, created = await _service(request).create_or_replay(
         body.kind,
         body.request_id,
@@ -101,10 +121,9 @@ async def create_interrupt(body: CreateInterrupt, request: Request, response: Re
         idempotency_key=body.idempotency_key,
     )
     if not created:
-        response.status_code = 200  # an idempotent replay: the interrupt the key already made
-        return _out(interrupt)
+        return _json(interrupt)  # an idempotent replay: the interrupt the key already made
     request.app.state.events.wake()
-    return _out(interrupt)
+    return _json(interrupt, 201)
 
 
 @router.get(
@@ -188,9 +207,9 @@ async def _visible(request: Request, principal: Principal, interrupt_id: str) ->
     operation_id="get_interrupt",
     responses=problems(404),
 )
-async def get_interrupt(interrupt_id: str, request: Request) -> dict[str, Any]:
+async def get_interrupt(interrupt_id: str, request: Request) -> JSONResponse:
     principal = await authenticate(request)
-    return _out(await _visible(request, principal, interrupt_id))
+    return _json(await _visible(request, principal, interrupt_id))
 
 
 @router.post(
@@ -200,9 +219,8 @@ async def get_interrupt(interrupt_id: str, request: Request) -> dict[str, Any]:
     responses=problems(403, 404, 409),
     dependencies=[allow(Role.RESPONDER)],
 )
-async def respond(interrupt_id: str, body: RespondBody, request: Request) -> dict[str, Any]:
+async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSONResponse:
     principal = await authenticate(request)
-    await _visible(request, principal, interrupt_id)
     answer = InterruptResponse(
         text=body.text,
         approved=body.approved,
@@ -213,9 +231,17 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> dic
     # A responder answers as themselves (the service checks it is their interrupt, atomically);
     # an admin may answer anyone's, recorded under the admin's own id.
     as_user = principal.user_id if principal.role is Role.RESPONDER else None
-    resolved = await _service(request).respond_or_raise(interrupt_id, answer, as_user)
+    try:
+        resolved = await _service(request).respond_or_raise(interrupt_id, answer, as_user)
+    except StoreError:
+        raise
+    except InterruptError:
+        # Why it failed is told only to whoever may see the interrupt: anyone else gets the same
+        # 404 as for an unknown id. (Read on failure only: the atomic step checked the owner.)
+        await _visible(request, principal, interrupt_id)
+        raise
     request.app.state.events.wake()
-    return _out(resolved)
+    return _json(resolved)
 
 
 @router.post(
@@ -225,12 +251,12 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> dic
     responses=problems(403, 404, 409),
     dependencies=[allow(Role.AGENT)],
 )
-async def cancel(interrupt_id: str, request: Request, body: Optional[CancelBody] = None) -> dict[str, Any]:
+async def cancel(interrupt_id: str, request: Request, body: Optional[CancelBody] = None) -> JSONResponse:
     principal = await authenticate(request)
     await _visible(request, principal, interrupt_id)
     cancelled = await _service(request).cancel_or_raise(interrupt_id, body.reason if body else None)
     request.app.state.events.wake()
-    return _out(cancelled)
+    return _json(cancelled)
 
 
 @router.get(
@@ -249,7 +275,7 @@ async def wait(
         allow_inf_nan=False,
         description="Seconds to hold the request.",
     ),
-) -> dict[str, Any]:
+) -> JSONResponse:
     principal = await authenticate(request)
     await _visible(request, principal, interrupt_id)
-    return _out(await _service(request).wait_for_response(interrupt_id, timeout))
+    return _json(await _service(request).wait_for_response(interrupt_id, timeout))

@@ -111,6 +111,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         self.store: InterruptStore = self.backend.interrupts
         self.logger: LoggerProtocol = logger if logger is not None else StructuredLogger()
         self.webhook_service = webhook_service
+        #: A webhook service that delivers from the journal only needs to hear that it grew.
+        self._journal_grew: Optional[Callable[[], None]] = getattr(webhook_service, "journal_grew", None)
         self.otel_adapter = otel_adapter
         #: Prometheus counters, gauge and histogram of this service (`metrics.render()` for /metrics).
         self.metrics = metrics if metrics is not None else Metrics()
@@ -587,6 +589,9 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
 
     async def _emit(self, event_type: str, interrupt: FlowInterrupt) -> None:
         if self.webhook_service is None:
+            return
+        if self._journal_grew is not None:
+            self._journal_grew()
             return
         try:
             await self.webhook_service.emit_event(

@@ -107,10 +107,15 @@ class WebhookService(AsyncLifecycle):
     async def emit_event(
         self, event_type: str, data: dict[str, Any], request_id: Optional[str] = None
     ) -> int:
-        """Called by InterruptService after each commit. The event is already in the journal (the
-        outbox), so this only wakes the dispatcher; returns 0 (deliveries are counted later)."""
-        self._wake.set()
+        """The seed's hook after each commit. The event is already in the journal (the outbox), so
+        this only wakes the dispatcher; returns 0 (deliveries are counted later)."""
+        self.journal_grew()
         return 0
+
+    def journal_grew(self) -> None:
+        """Wake the dispatcher: new events are in the journal. InterruptService calls this instead
+        of `emit_event` (and so builds no payload that would be thrown away)."""
+        self._wake.set()
 
     # -- subscriptions ----------------------------------------------------------------------
 
