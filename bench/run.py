@@ -190,7 +190,9 @@ async def run(sizes: Sizes, only: set[str], workdir: Path, schema: str = "jeeves
             },
             "measured": {
                 label: {**timing.as_dict(), "resolved": resolved, "journal_events": events,
-                        "ratio_to_floor": round(timing.per_second / floor_for[label.split(",")[0]].per_second, 3)}
+                        "ratio_to_floor": round(timing.per_second / floor_for[label.split(",")[0]].per_second, 3),
+                        **({"ratio_to_journalled": round(timing.per_second / floor_journalled.per_second, 3)}
+                           if label.startswith("sqlite") else {})}
                 for label, (timing, resolved, events) in measured.items()
             },
             "quiet": {

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bench import report as bench_report
 from bench import run as bench_run
 
 pytestmark = pytest.mark.bench
@@ -104,6 +105,12 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
         assert served["resolved"] == 40, kind  # every respond request answered 200 with a resolved interrupt
         assert timed(served["floor_healthz"]) == 40
     assert results["memory"]["rss_after"] > results["memory"]["rss_before"]
+
+    # RESULTS.md renders from it, each figure beside its target.
+    rendered = bench_report.render(results)
+    assert "floor: sqlite3, journalled" in rendered and "x quiet (≥ 0.9x" in rendered
+    assert "reference: sqlite, 16 agents, quiet logger" in rendered
+    assert "x journalled" in rendered and "p99" in rendered
 
 
 def test_command_line_rejects_an_unknown_section() -> None:
