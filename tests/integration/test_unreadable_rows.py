@@ -170,8 +170,10 @@ async def test_listings_skip_unreadable_rows_and_a_get_names_them(setup: tuple[s
         assert doc["code"] == "corrupt_interrupt" and doc["interrupt_id"] == interrupt_id, (what, doc)
         assert "Retry-After" not in response.headers  # retrying cannot help
         # Answering it is refused the same way, and writes nothing.
+        position = await api.service.journal_position()
         answer = await alice.post(f"/v1/interrupts/{interrupt_id}/respond", json={"text": "x"})
         assert answer.status_code == 500 and answer.json()["code"] == "corrupt_interrupt", (what, answer.text)
+        assert await api.service.journal_position() == position, what  # no transition was journalled
         with pytest.raises(CorruptInterruptError) as raised:
             await api.service.get_interrupt(interrupt_id)
         assert raised.value.interrupt_id == interrupt_id and raised.value.column

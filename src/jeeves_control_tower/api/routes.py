@@ -12,12 +12,10 @@ from fastapi.responses import JSONResponse
 
 from jeeves_protocols import (
     FlowInterrupt,
-    InterruptError,
     InterruptKind,
     InterruptResponse,
     InterruptStatus,
     InvalidInterruptError,
-    StoreError,
 )
 from jeeves_protocols.interrupts import format_time, parse_time
 
@@ -221,6 +219,9 @@ async def get_interrupt(interrupt_id: str, request: Request) -> JSONResponse:
 )
 async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSONResponse:
     principal = await authenticate(request)
+    # Read first, though the atomic step checks the owner too: a row another tool damaged is
+    # refused (500 corrupt_interrupt) before anything is written, and someone else's is a 404.
+    await _visible(request, principal, interrupt_id)
     answer = InterruptResponse(
         text=body.text,
         approved=body.approved,
@@ -231,15 +232,7 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSO
     # A responder answers as themselves (the service checks it is their interrupt, atomically);
     # an admin may answer anyone's, recorded under the admin's own id.
     as_user = principal.user_id if principal.role is Role.RESPONDER else None
-    try:
-        resolved = await _service(request).respond_or_raise(interrupt_id, answer, as_user)
-    except StoreError:
-        raise
-    except InterruptError:
-        # Why it failed is told only to whoever may see the interrupt: anyone else gets the same
-        # 404 as for an unknown id. (Read on failure only: the atomic step checked the owner.)
-        await _visible(request, principal, interrupt_id)
-        raise
+    resolved = await _service(request).respond_or_raise(interrupt_id, answer, as_user)
     request.app.state.events.wake()
     return _json(resolved)
 
