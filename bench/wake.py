@@ -38,12 +38,24 @@ class _CommitHeard:
         self.at.setdefault(interrupt_id, time.perf_counter())
 
 
-async def in_process(db: Any, count: int) -> Timing:
+async def in_process(db: Any, count: int, *, load_agents: int = 0) -> Timing:
+    """`load_agents`: that many agents create and answer interrupts of their own, back to back,
+    in the same service the whole time (the wakes are timed under that load)."""
     service = InterruptService(db=db, logger=_Quiet(), sweep_interval=0)
     await service.start()
     heard = _CommitHeard(service)
     latencies: list[float] = []
     redos = 0
+    loading = True
+
+    async def load(agent: int) -> None:
+        n = 0
+        while loading:
+            created = await service.create_clarification(f"load-{agent}-{n}", "loader", f"load-{agent}", "q?")
+            await service.respond_or_raise(created.id, ANSWER)
+            n += 1
+
+    loaders = [asyncio.create_task(load(agent)) for agent in range(load_agents)]
     try:
         while len(latencies) < count:
             created = await service.create_clarification(f"wake-{len(latencies)}", "user", "sess", "q?")
@@ -69,6 +81,8 @@ async def in_process(db: Any, count: int) -> Timing:
                 continue
             latencies.append(returned_at - heard.at[created.id])
     finally:
+        loading = False
+        await asyncio.gather(*loaders)
         await service.stop()
     return Timing(count, sum(latencies), latencies)
 

@@ -74,11 +74,13 @@ async def test_every_section_measures_real_work(tmp_path: Path, bench_schema: st
     assert frames["jeeves"]["create"] > frames["floor"]["create"]
     assert frames["jeeves"]["respond"] > frames["floor"]["respond"]
 
+    loaded = ("in-process, sqlite, 16 agents loading", "in-process, postgres, 16 agents loading")
     assert set(results["wake"]) == {"in-process, memory", "in-process, sqlite", "in-process, postgres",
-                                    "across processes, postgres"}
+                                    "across processes, postgres", *loaded}
     assert timed(results["wake"]["in-process, sqlite"]) == 8
     assert timed(results["wake"]["across processes, postgres"]) == 4
-    for label in ("in-process, memory", "in-process, sqlite", "in-process, postgres"):
+    assert all(timed(results["wake"][label]) == 8 for label in loaded)
+    for label in ("in-process, memory", "in-process, sqlite", "in-process, postgres", *loaded):
         # In one process every timed wake starts at the push that wakes it, so none is negative
         # (respond returning was no such bound: the NOTIFY could wake the waiter first). Across
         # processes it may be: the child's NOTIFY can arrive before the responder hears anything.

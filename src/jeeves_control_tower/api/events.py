@@ -124,8 +124,9 @@ async def stream_events(
                 if len(batch) == query.limit:
                     continue  # more are waiting: no sleep
             wait = poll if still_valid is None else min(poll, max(0.0, next_check - time.monotonic()))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(woken.wait(), wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):  # no task of its own, unlike wait_for
+                    await woken.wait()
             if time.monotonic() - last_sent >= keepalive:
                 last_sent = time.monotonic()
                 yield ": keepalive\n\n"

@@ -448,8 +448,11 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                 delay = self._next_look(interrupt, now, deadline)
                 if delay is not None and delay <= 0:
                     raise WaitTimeoutError(interrupt_id, float(timeout or 0))
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(woken.wait(), delay)
+                # asyncio.timeout, not wait_for: wait_for runs the wait as a task of its own, and the
+                # waiter then resumes a loop turn later (under load, a turn holds a group commit).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await woken.wait()
         finally:
             self._waiters.unregister(interrupt_id, woken)
 
