@@ -42,8 +42,8 @@ async def pending_ids(db: Any, count: int) -> list[str]:
 async def respond_rate(database_url: str, db: Any, count: int, clients: int) -> tuple[Timing, int, Timing]:
     """Timing of `count` respond requests from `clients` connections, how many resolved, and the
     floor: the same clients and server answering `GET /healthz` (no auth, no database)."""
+    ids = await pending_ids(db, count + clients)  # a warm-up request per connection (and the database)
     token = await responder_token(database_url)
-    ids = await pending_ids(db, count + clients)  # a warm-up request per connection
     server = await asyncio.create_subprocess_exec(
         *JEEVES, "serve", "--database-url", database_url, "--port", "0", "--sweep-interval", "0",
         "--no-dispatcher", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,

@@ -1,5 +1,7 @@
 """jeeves-control-tower: a durable human-in-the-loop interrupt service for AI agent runtimes."""
 
+from importlib import metadata as _metadata
+
 from jeeves_protocols import (
     FlowInterrupt,
     InterruptConfig,
@@ -12,6 +14,11 @@ from jeeves_protocols import (
 from .backend import Backend, open_backend
 from .services import DEFAULT_INTERRUPT_CONFIGS, InterruptService
 from .store.sqlite import SQLiteDatabase
+
+try:
+    __version__ = _metadata.version("jeeves-control-tower")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "Backend",

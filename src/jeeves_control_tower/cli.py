@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, NoReturn, Optional, TypeVar
 
 import click
@@ -52,15 +54,49 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite:///").removeprefix("sqlite://") or DEFAULT_DATABASE
+
+
 def open_database(url: str) -> Any:
     """A database object from a URL: postgresql://... or a SQLite path (optionally sqlite:///path)."""
-    if url.startswith(("postgresql://", "postgres://")):
+    if _is_postgres(url):
         from .store.postgres import PostgresDatabase
 
         return PostgresDatabase(url)
     from .store.sqlite import SQLiteDatabase
 
-    return SQLiteDatabase(url.removeprefix("sqlite:///").removeprefix("sqlite://") or DEFAULT_DATABASE)
+    return SQLiteDatabase(_sqlite_path(url))
+
+
+def open_existing_database(url: str, *, quiet: bool = False) -> Any:
+    """For commands that work on the database `jeeves serve` uses: a SQLite file that does not
+    exist is refused, not created empty (a token made in it would be one the server never sees).
+    Unless `quiet`, says on stderr which database it is."""
+    if not _is_postgres(url) and _sqlite_path(url) != ":memory:":
+        path = Path(_sqlite_path(url)).resolve()
+        if not path.is_file():
+            fail(StoreError(
+                f"no database at {path}: run this where `jeeves serve` keeps its database, or pass "
+                "--database-url (or set JEEVES_DATABASE_URL); `jeeves migrate` creates a new one"
+            ))
+        url = str(path)
+    if not quiet:
+        click.echo(f"database: {redacted(url)}", err=True)
+    return open_database(url)
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@/\s]*(@)")
+_PARAMETER_PASSWORD = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+
+
+def redacted(url: str) -> str:
+    """A database URL fit to print: its password, in the authority or as a parameter, masked."""
+    return _PARAMETER_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***\2", url))
 
 
 def fail(exc: BaseException) -> NoReturn:
@@ -242,7 +278,7 @@ def serve(
     # response (headers and body are two sends) waited ~40 ms on Nagle + delayed ACK (bench/).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     bound_port = sock.getsockname()[1]
-    click.echo(f"jeeves serving on http://{host}:{bound_port}/ (database {database_url})")
+    click.echo(f"jeeves serving on http://{host}:{bound_port}/ (database {redacted(database_url)})")
     sys.stdout.flush()
     # Event streams and long-polls never finish on their own: give them a few seconds on
     # shutdown, then close them, so Ctrl-C does not hang while an inbox tab is open.
@@ -284,10 +320,10 @@ def migrate(database_url: str, as_json: bool) -> None:
     )
 
 
-async def _with_tokens(database_url: str, job: Callable[[Any], Awaitable[T]]) -> T:
+async def _with_tokens(database_url: str, as_json: bool, job: Callable[[Any], Awaitable[T]]) -> T:
     from .services import InterruptService
 
-    db = open_database(database_url)
+    db = open_existing_database(database_url, quiet=as_json)
     service = InterruptService(db, sweep_interval=0)
     await service.start()  # applies migrations, which create the token table
     try:
@@ -308,7 +344,7 @@ def tokens() -> None:
 @click.option("--role", type=click.Choice(["agent", "responder", "admin"]), required=True)
 def tokens_create(database_url: str, as_json: bool, user_id: str, role: str) -> None:
     """Create a token; it is printed once and stored only as a hash."""
-    secret, record = run(_with_tokens(database_url, lambda registry: registry.create(user_id, role)))
+    secret, record = run(_with_tokens(database_url, as_json, lambda registry: registry.create(user_id, role)))
     emit(as_json, {"token": secret, **record.to_dict()}, secret)
 
 
@@ -317,13 +353,13 @@ def tokens_create(database_url: str, as_json: bool, user_id: str, role: str) -> 
 @json_option
 def tokens_list(database_url: str, as_json: bool) -> None:
     """List tokens (never their secrets)."""
-    records = run(_with_tokens(database_url, lambda registry: registry.list()))
+    records = run(_with_tokens(database_url, as_json, lambda registry: registry.list()))
+    header = f"{'ID':<16}  {'ROLE':<9} {'USER':<16} {'CREATED':<32} REVOKED"
     lines = [
-        f"{r.id}  {r.role.value:<9} {r.user_id:<16} {r.created_at}"
-        + (f"  revoked {r.revoked_at}" if r.revoked_at else "")
+        f"{r.id:<16}  {r.role.value:<9} {r.user_id:<16} {r.created_at:<32} {r.revoked_at or '-'}"
         for r in records
     ]
-    emit(as_json, [r.to_dict() for r in records], "\n".join(lines) or "no tokens")
+    emit(as_json, [r.to_dict() for r in records], "\n".join([header, *lines]) if lines else "no tokens")
 
 
 @tokens.command("revoke")
@@ -332,7 +368,7 @@ def tokens_list(database_url: str, as_json: bool) -> None:
 @click.argument("token_id")
 def tokens_revoke(database_url: str, as_json: bool, token_id: str) -> None:
     """Revoke a token by its id (from `jeeves tokens list`)."""
-    revoked = run(_with_tokens(database_url, lambda registry: registry.revoke(token_id)))
+    revoked = run(_with_tokens(database_url, as_json, lambda registry: registry.revoke(token_id)))
     if not revoked:
         fail(InterruptNotFoundError(token_id, f"no live token with id {token_id!r}"))
     emit(as_json, {"revoked": token_id}, f"revoked {token_id}")
@@ -345,8 +381,10 @@ def expire(database_url: str, as_json: bool) -> None:
     """Expire every pending interrupt past its expiry now."""
     from .services import InterruptService
 
+    db = open_existing_database(database_url, quiet=as_json)
+
     async def go() -> int:
-        async with InterruptService(open_database(database_url), sweep_interval=0) as service:
+        async with InterruptService(db, sweep_interval=0) as service:
             return await service.expire_pending()
 
     count = run(go())
@@ -394,7 +432,10 @@ def show(url: str, token: str, as_json: bool, interrupt_id: str) -> None:
     found = _remote(url, token, lambda remote: remote.get_interrupt(interrupt_id))
     if found is None:
         fail(InterruptNotFoundError(interrupt_id))
-    emit(as_json, found.to_dict(), describe(found) + "\n" + json.dumps(found.data, indent=2))
+    text = describe(found)
+    if found.data:  # an empty {} said nothing
+        text += "\n" + json.dumps(found.data, indent=2)
+    emit(as_json, found.to_dict(), text)
 
 
 @main.command()

@@ -4,8 +4,11 @@ real `jeeves serve` child process."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from jeeves_control_tower.cli import main
+from jeeves_control_tower.cli import main, redacted
 from tests.support.serve_process import JEEVES, Served, jeeves_serve
 
 
@@ -48,7 +51,7 @@ def test_tokens_create_list_revoke_and_migrate(tmp_path: Path) -> None:
     created = as_json(jeeves("tokens", "create", "--user", "alice", "--role", "responder", "--json", env=env))
     assert created["token"].startswith("jct_") and created["role"] == "responder"
     plain = jeeves("tokens", "create", "--user", "bot", "--role", "agent", env=env)
-    assert plain.exit_code == 0 and plain.output.strip().startswith("jct_")
+    assert plain.exit_code == 0 and plain.stdout.strip().startswith("jct_")
     listed = as_json(jeeves("tokens", "list", "--json", env=env))
     assert [(t["user_id"], t["role"]) for t in listed] == [("alice", "responder"), ("bot", "agent")]
     assert "token" not in listed[0] and created["token"] not in json.dumps(listed)
@@ -60,8 +63,80 @@ def test_tokens_create_list_revoke_and_migrate(tmp_path: Path) -> None:
 
 
 def test_expire_reports_how_many(tmp_path: Path) -> None:
-    result = as_json(jeeves("expire", "--json", env={"JEEVES_DATABASE_URL": str(tmp_path / "e.db")}))
-    assert result == {"expired": 0}
+    env = {"JEEVES_DATABASE_URL": str(tmp_path / "e.db")}
+    as_json(jeeves("migrate", "--json", env=env))
+    assert as_json(jeeves("expire", "--json", env=env)) == {"expired": 0}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("tokens", "create", "--user", "alice", "--role", "responder"), ("tokens", "list"),
+     ("tokens", "revoke", "abc"), ("expire",)],
+    ids=" ".join,
+)
+def test_commands_on_the_servers_database_never_create_one(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """Run from the wrong folder, they used to make an empty ./jeeves.db and a token in it that
+    the server never saw. Now they name the file they looked for, and make nothing."""
+    missing = tmp_path / "elsewhere" / "jeeves.db"
+    missing.parent.mkdir()
+    result = subprocess.run(
+        [str(JEEVES), *command], cwd=missing.parent, capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "JEEVES_DATABASE_URL"},
+    )
+    assert result.returncode == 6, result.stderr
+    assert f"no database at {missing}" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == "" and list(missing.parent.iterdir()) == []
+
+
+def test_database_commands_say_which_database_they_used(tmp_path: Path) -> None:
+    db = tmp_path / "named.db"
+    env = {"JEEVES_DATABASE_URL": str(db)}
+    as_json(jeeves("migrate", "--json", env=env))
+    created = subprocess.run(
+        [str(JEEVES), "tokens", "create", "--user", "alice", "--role", "responder"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+    )
+    assert created.returncode == 0 and created.stdout.startswith("jct_")  # stdout: the token alone
+    assert created.stderr.strip() == f"database: {db}"
+    listed = subprocess.run(
+        [str(JEEVES), "tokens", "list"], capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+    )
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["ID", "ROLE", "USER", "CREATED", "REVOKED"]
+    assert row.split()[1:3] == ["responder", "alice"] and row.split()[-1] == "-"
+
+
+def test_database_urls_are_printed_without_their_password() -> None:
+    assert redacted("postgresql://jeeves:s3cret@db:5432/jeeves") == "postgresql://jeeves:***@db:5432/jeeves"
+    assert redacted("postgres://u:p%40ss@h/d?sslmode=require&password=other") == (
+        "postgres://u:***@h/d?sslmode=require&password=***")
+    assert redacted("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert redacted("/var/lib/jeeves/jeeves.db") == "/var/lib/jeeves/jeeves.db"
+
+
+def test_serve_never_prints_the_database_password(pg_dsn: str) -> None:
+    # The test cluster trusts local connections, so any password is accepted and must not show.
+    dsn = pg_dsn.replace("postgresql://postgres@", "postgresql://postgres:hunter2-secret@", 1)
+    assert "hunter2-secret" in dsn
+    with jeeves_serve([str(JEEVES), "serve", "--port", "0", "--database-url", dsn]) as running:
+        httpx.get(running.url + "/healthz").raise_for_status()
+        running.process.terminate()
+        rest, _ = running.process.communicate(timeout=15)
+    output = "".join(running.output) + rest
+    assert "serving on" in output and "postgresql://postgres:***@" in output
+    assert "hunter2-secret" not in output
+
+
+def test_the_package_runs_as_a_module_and_says_its_version() -> None:
+    import jeeves_control_tower
+
+    result = subprocess.run(
+        [sys.executable, "-m", "jeeves_control_tower", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"jeeves, version {jeeves_control_tower.__version__}"
+    assert jeeves_control_tower.__version__ == metadata.version("jeeves-control-tower")
+    assert (Path(jeeves_control_tower.__file__).parent / "py.typed").is_file()  # typed for mypy users
 
 
 @pytest.fixture
@@ -92,6 +167,7 @@ def test_server_commands_list_show_respond_cancel(served: Served) -> None:
     assert [item["id"] for item in listed["items"]] == list(reversed(ids))
     assert ids[0] in jeeves("list", env=env).output
     assert as_json(jeeves("show", ids[0], "--json", env=env))["kind"] == "confirmation"
+    assert "{}" not in jeeves("show", ids[0], env=env).output  # no data: nothing printed for it
     assert jeeves("show", "missing", env=env).exit_code == 3
     wrong = jeeves("respond", ids[0], "--text", "yes", env=env)
     assert wrong.exit_code == 2 and "approved" in wrong.output
