@@ -231,10 +231,9 @@ def serve(
     webhook_lease: float,
 ) -> None:
     """Run the HTTP API and the inbox page."""
-    import uvicorn
 
     from .api import Settings, create_app
-    from .api.server import uvicorn_config
+    from .api.server import GracefulServer, uvicorn_config
     from .observability.metrics import Metrics
     from .services import InterruptService
     from .webhooks import WebhookService
@@ -283,7 +282,10 @@ def serve(
     # Event streams and long-polls never finish on their own: give them a few seconds on
     # shutdown, then close them, so Ctrl-C does not hang while an inbox tab is open.
     config = uvicorn_config(app, log_level="warning", timeout_graceful_shutdown=3)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        GracefulServer(config, on_shutdown=app.state.events.close).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        sys.exit(130)
 
 
 @main.command()

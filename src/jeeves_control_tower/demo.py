@@ -70,12 +70,20 @@ async def run_demo(remote: RemoteInterruptService, user_id: str, timeout: float,
     async def wait(interrupt: FlowInterrupt) -> FlowInterrupt:
         return await remote.wait_for_response(interrupt.id, timeout)
 
-    for finished in asyncio.as_completed([wait(interrupt) for interrupt in asked]):
-        done = await finished
-        answer = done.response
-        shown = summarize(answer) if answer is not None else None
-        report(
-            f"{done.kind.value:<13} -> {done.status.value}: {shown!r}"
-            + (f" (by {answer.responder_id})" if answer is not None else ""),
-            {"event": "answered", "interrupt": done.to_dict()},
-        )
+    waits = [asyncio.ensure_future(wait(interrupt)) for interrupt in asked]
+    try:
+        for finished in asyncio.as_completed(waits):
+            done = await finished
+            answer = done.response
+            shown = summarize(answer) if answer is not None else None
+            report(
+                f"{done.kind.value:<13} -> {done.status.value}: {shown!r}"
+                + (f" (by {answer.responder_id})" if answer is not None else ""),
+                {"event": "answered", "interrupt": done.to_dict()},
+            )
+    finally:
+        # The first timeout (or failure) ends the demo: the other waits end with it, quietly,
+        # instead of each leaving a "Task exception was never retrieved" behind.
+        for waiting in waits:
+            waiting.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)

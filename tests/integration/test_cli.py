@@ -221,6 +221,17 @@ def test_demo_prints_each_answer_as_it_arrives(served: Served) -> None:
     assert sorted(answered) == sorted(answers)
 
 
+def test_a_demo_nobody_answers_ends_in_one_line(served: Served) -> None:
+    assert served.admin_token is not None
+    demo = subprocess.run(
+        [str(JEEVES), "demo", "--url", served.url, "--token", served.admin_token, "--timeout", "0.5"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert demo.returncode == 7, demo.stderr  # a wait that timed out
+    assert demo.stderr.count("\n") == 1 and demo.stderr.startswith("error: "), demo.stderr
+    assert "Task exception" not in demo.stderr and "Traceback" not in demo.stderr
+
+
 def test_webhook_commands(served: Served) -> None:
     assert served.admin_token is not None
     env = {"JEEVES_URL": served.url, "JEEVES_TOKEN": served.admin_token}

@@ -52,14 +52,21 @@ def parse_event_id(raw: str, name: str) -> int:
 
 
 class EventHub:
-    """Wakes every open stream of this process when the journal may have grown."""
+    """Wakes every open stream of this process when the journal may have grown, and ends them
+    all when the server shuts down (`close`)."""
 
     def __init__(self) -> None:
         self._waiting: set[asyncio.Event] = set()
+        self.closing = asyncio.Event()
 
     def wake(self, _interrupt_id: Optional[str] = None) -> None:
         for event in self._waiting:
             event.set()
+
+    def close(self) -> None:
+        """The server is shutting down: open streams end now, long polls answer 503."""
+        self.closing.set()
+        self.wake()
 
     @contextlib.contextmanager
     def subscription(self) -> Iterator[asyncio.Event]:
@@ -101,6 +108,10 @@ async def stream_events(
     with hub.subscription() as woken:
         yield ": connected\n\n"
         while not await is_disconnected():
+            if hub.closing.is_set():
+                # EventSource reconnects (to another instance, or this one restarted) and resumes.
+                yield ": closed: the server is shutting down\n\n"
+                return
             if still_valid is not None and time.monotonic() >= next_check:
                 reason = await still_valid()
                 if reason is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from jeeves_protocols.interrupts import format_time, parse_time
 from ..services import InterruptQuery, InterruptService
 from ..tokens import Role
 from .auth import Principal, allow, authenticate, authenticated, ensure_visible
+from .errors import RETRY_AFTER_SECONDS, ApiError
 from .models import (
     CancelBody,
     CreateInterrupt,
@@ -271,4 +273,16 @@ async def wait(
 ) -> JSONResponse:
     principal = await authenticate(request)
     await _visible(request, principal, interrupt_id)
-    return _json(await _service(request).wait_for_response(interrupt_id, timeout))
+    closing: asyncio.Event = request.app.state.events.closing
+    waiting = asyncio.ensure_future(_service(request).wait_for_response(interrupt_id, timeout))
+    shutdown = asyncio.ensure_future(closing.wait())
+    try:
+        await asyncio.wait((waiting, shutdown), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        shutdown.cancel()
+        if not waiting.done():
+            waiting.cancel()
+    if not waiting.done() or waiting.cancelled():
+        raise ApiError(503, "shutting_down", "the server is shutting down; wait again",
+                       {"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _json(waiting.result())

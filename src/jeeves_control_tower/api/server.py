@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+from collections.abc import Callable
+from types import FrameType
 from typing import Any, Optional
 
 import h11
@@ -32,6 +35,7 @@ __all__ = [
     "BODY_TOO_LARGE",
     "MAX_BODY_BYTES",
     "BoundedRequests",
+    "GracefulServer",
     "ProblemH11Protocol",
     "uvicorn_config",
 ]
@@ -250,6 +254,26 @@ class ProblemH11Protocol(H11Protocol):
         self._lingering += len(data)
         if self._lingering > LINGER_BYTES:
             self.transport.close()
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, telling the app the moment shutdown begins (`on_shutdown`, on the event
+    loop), before it waits for open connections: event streams and long polls then end at once
+    instead of holding the shutdown until the grace period cancels them with a traceback each."""
+
+    def __init__(self, config: uvicorn.Config, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_shutdown = on_shutdown
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+
+    async def serve(self, sockets: Optional[list[socket.socket]] = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: Optional[FrameType]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_shutdown)  # from a signal handler: thread-safe
+        super().handle_exit(sig, frame)
 
 
 def uvicorn_config(app: ASGIApp, **options: Any) -> uvicorn.Config:
