@@ -16,9 +16,11 @@ import json
 import re
 import socket
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, Optional, TypeVar
+from urllib.parse import quote
 
 import click
 
@@ -147,6 +149,15 @@ url_option = click.option(
 )
 token_option = click.option(
     "--token", envvar="JEEVES_TOKEN", required=True, help="A bearer token [env: JEEVES_TOKEN]"
+)
+server_option = click.option(
+    "--server",
+    envvar="JEEVES_SERVER",
+    help="Work through this jeeves server's API (with an admin's --token) instead of opening "
+    "the database [env: JEEVES_SERVER]",
+)
+admin_token_option = click.option(
+    "--token", envvar="JEEVES_TOKEN", help="With --server: an admin's bearer token [env: JEEVES_TOKEN]"
 )
 
 
@@ -339,39 +350,74 @@ def tokens() -> None:
     """Create, list and revoke API tokens."""
 
 
+def _over_api(server: Optional[str], token: Optional[str]) -> Optional[tuple[str, str]]:
+    """(server, token) when a command is to go through a server's API, else None."""
+    if server is None:
+        return None
+    if not token:
+        raise click.BadParameter("--server needs an admin's --token (or JEEVES_TOKEN)", param_hint="--token")
+    return server, token
+
+
+def _token_line(record: dict[str, Any]) -> str:
+    return (f"{record['id']:<16}  {record['role']:<9} {record['user_id']:<16} {record['created_at']:<32} "
+            f"{record['revoked_at'] or '-'}")
+
+
 @tokens.command("create")
 @database_option
+@server_option
+@admin_token_option
 @json_option
 @click.option("--user", "user_id", required=True, help="The user the token acts as.")
 @click.option("--role", type=click.Choice(["agent", "responder", "admin"]), required=True)
-def tokens_create(database_url: str, as_json: bool, user_id: str, role: str) -> None:
+def tokens_create(
+    database_url: str, server: Optional[str], token: Optional[str], as_json: bool, user_id: str, role: str
+) -> None:
     """Create a token; it is printed once and stored only as a hash."""
-    secret, record = run(_with_tokens(database_url, as_json, lambda registry: registry.create(user_id, role)))
-    emit(as_json, {"token": secret, **record.to_dict()}, secret)
+    remote = _over_api(server, token)
+    if remote is not None:
+        created = _admin_call(*remote, "POST", "/v1/tokens", {"user_id": user_id, "role": role})
+    else:
+        secret, record = run(
+            _with_tokens(database_url, as_json, lambda registry: registry.create(user_id, role))
+        )
+        created = {"token": secret, **record.to_dict()}
+    emit(as_json, created, created["token"])
 
 
 @tokens.command("list")
 @database_option
+@server_option
+@admin_token_option
 @json_option
-def tokens_list(database_url: str, as_json: bool) -> None:
+def tokens_list(database_url: str, server: Optional[str], token: Optional[str], as_json: bool) -> None:
     """List tokens (never their secrets)."""
-    records = run(_with_tokens(database_url, as_json, lambda registry: registry.list()))
+    remote = _over_api(server, token)
+    if remote is not None:
+        records: list[dict[str, Any]] = _admin_call(*remote, "GET", "/v1/tokens")
+    else:
+        stored = run(_with_tokens(database_url, as_json, lambda registry: registry.list()))
+        records = [record.to_dict() for record in stored]
     header = f"{'ID':<16}  {'ROLE':<9} {'USER':<16} {'CREATED':<32} REVOKED"
-    lines = [
-        f"{r.id:<16}  {r.role.value:<9} {r.user_id:<16} {r.created_at:<32} {r.revoked_at or '-'}"
-        for r in records
-    ]
-    emit(as_json, [r.to_dict() for r in records], "\n".join([header, *lines]) if lines else "no tokens")
+    lines = [_token_line(record) for record in records]
+    emit(as_json, records, "\n".join([header, *lines]) if lines else "no tokens")
 
 
 @tokens.command("revoke")
 @database_option
+@server_option
+@admin_token_option
 @json_option
 @click.argument("token_id")
-def tokens_revoke(database_url: str, as_json: bool, token_id: str) -> None:
+def tokens_revoke(
+    database_url: str, server: Optional[str], token: Optional[str], as_json: bool, token_id: str
+) -> None:
     """Revoke a token by its id (from `jeeves tokens list`)."""
-    revoked = run(_with_tokens(database_url, as_json, lambda registry: registry.revoke(token_id)))
-    if not revoked:
+    remote = _over_api(server, token)
+    if remote is not None:
+        _admin_call(*remote, "POST", f"/v1/tokens/{quote(token_id, safe='')}/revoke")
+    elif not run(_with_tokens(database_url, as_json, lambda registry: registry.revoke(token_id))):
         fail(InterruptNotFoundError(token_id, f"no live token with id {token_id!r}"))
     emit(as_json, {"revoked": token_id}, f"revoked {token_id}")
 
@@ -394,6 +440,21 @@ def expire(database_url: str, as_json: bool) -> None:
 
 
 # -- talking to a server ----------------------------------------------------------------------
+
+
+def _json_object(
+    text: Optional[str], error: type[InvalidInterruptError] | type[InvalidResponseError]
+) -> Optional[dict[str, Any]]:
+    """--data: a JSON object, or a bad-input exit naming the option."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        fail(error(f"--data is not JSON: {exc}", field="data"))
+    if not isinstance(value, dict):
+        fail(error("--data must be a JSON object", field="data"))
+    return value
 
 
 def _remote(url: str, token: str, job: Callable[[RemoteInterruptService], Awaitable[T]]) -> T:
@@ -422,6 +483,57 @@ def list_command(url: str, token: str, as_json: bool, limit: int, **filters: Opt
         {"items": [item.to_dict() for item in items], "next_cursor": cursor},
         "\n".join(describe(item) for item in items) or "no interrupts",
     )
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+@click.option("--kind", type=click.Choice([kind.value for kind in InterruptKind]), default="clarification",
+              show_default=True)
+@click.option("--user", "user_id", required=True, help="Who should answer.")
+@click.option("--session", "session_id", required=True, help="The agent run it belongs to.")
+@click.option("--request", "request_id", help="The agent's request id (default: a new one).")
+@click.option("--question", help="What to ask (clarification, confirmation).")
+@click.option("--message", help="What to tell (review, checkpoint, notices).")
+@click.option("--data", "data_json", help="Context as a JSON object.")
+@click.option("--ttl", type=click.FloatRange(min=0, min_open=True), help="Seconds until it expires.")
+@click.option(
+    "--wait", "wait_seconds", type=click.FloatRange(min=0), help="Then wait this many seconds for the answer."
+)
+def ask(
+    url: str,
+    token: str,
+    as_json: bool,
+    kind: str,
+    user_id: str,
+    session_id: str,
+    request_id: Optional[str],
+    question: Optional[str],
+    message: Optional[str],
+    data_json: Optional[str],
+    ttl: Optional[float],
+    wait_seconds: Optional[float],
+) -> None:
+    """Raise an interrupt through the server, as an agent would (and wait for the answer)."""
+    from datetime import timedelta
+
+    data = _json_object(data_json, InvalidInterruptError)
+
+    async def go(remote: RemoteInterruptService) -> FlowInterrupt:
+        created = await remote.create_interrupt(
+            InterruptKind(kind), request_id or f"cli-{uuid.uuid4().hex[:12]}", user_id, session_id,
+            question=question, message=message, data=data,
+            ttl=timedelta(seconds=ttl) if ttl is not None else None,
+        )
+        if wait_seconds is None:
+            return created
+        if not as_json:
+            click.echo(f"asked {created.id}; waiting up to {wait_seconds:g} s ...", err=True)
+        return await remote.wait_for_response(created.id, wait_seconds)
+
+    interrupt = _remote(url, token, go)
+    emit(as_json, interrupt.to_dict(), describe(interrupt))
 
 
 @main.command()
@@ -462,14 +574,7 @@ def respond(
     data_json: Optional[str],
 ) -> None:
     """Answer an interrupt as the token's user."""
-    data: dict[str, Any] = {}
-    if data_json is not None:
-        try:
-            data = json.loads(data_json)
-        except ValueError as exc:
-            fail(InvalidResponseError(f"--data is not JSON: {exc}", field="data"))
-        if not isinstance(data, dict):
-            fail(InvalidResponseError("--data must be a JSON object", field="data"))
+    data = _json_object(data_json, InvalidResponseError) or {}
     answer = InterruptResponse(text=text, approved=approved, decision=decision, data=data)
     resolved = _remote(url, token, lambda remote: remote.respond_or_raise(interrupt_id, answer))
     emit(as_json, resolved.to_dict(), describe(resolved))

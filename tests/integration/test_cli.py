@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -219,6 +220,73 @@ def test_demo_prints_each_answer_as_it_arrives(served: Served) -> None:
     assert demo.wait(timeout=30) == 0
     demo.stdout.close()
     assert sorted(answered) == sorted(answers)
+
+
+def test_an_admin_manages_tokens_through_the_server(served: Served) -> None:
+    """`--server` needs no shell on the database's host: the API's /v1/tokens, admins only."""
+    assert served.admin_token is not None
+    remote = {"JEEVES_SERVER": served.url, "JEEVES_TOKEN": served.admin_token}
+    created = as_json(jeeves("tokens", "create", "--user", "bob", "--role", "responder", "--json", env=remote))
+    assert created["token"].startswith("jct_") and created["user_id"] == "bob"
+    bob = {"Authorization": f"Bearer {created['token']}"}
+    assert httpx.get(served.url + "/v1/me", headers=bob).json() == {"user_id": "bob", "role": "responder"}
+    plain = jeeves("tokens", "create", "--user", "carol", "--role", "agent", env=remote)
+    assert plain.exit_code == 0 and plain.stdout.strip().startswith("jct_")
+
+    listed = as_json(jeeves("tokens", "list", "--json", env=remote))
+    assert {(t["user_id"], t["role"]) for t in listed} >= {("admin", "admin"), ("bob", "responder")}
+    assert all("token" not in t for t in listed) and created["token"] not in json.dumps(listed)
+    table = jeeves("tokens", "list", env=remote).stdout.splitlines()
+    assert table[0].split() == ["ID", "ROLE", "USER", "CREATED", "REVOKED"] and len(table) == len(listed) + 1
+
+    assert as_json(jeeves("tokens", "revoke", created["id"], "--json", env=remote)) == {"revoked": created["id"]}
+    # Revoked through the server that checks it: refused at once, not after the cache bound.
+    assert httpx.get(served.url + "/v1/me", headers=bob).status_code == 401
+    assert jeeves("tokens", "revoke", created["id"], env=remote).exit_code == 3  # no live token
+    assert jeeves("tokens", "revoke", "../../x", env=remote).exit_code == 3
+
+    # Only admins: bob's colleague with a responder token is refused, and --server needs a token.
+    responder = as_json(jeeves("tokens", "create", "--user", "dan", "--role", "responder", "--json", env=remote))
+    refused = jeeves("tokens", "list", env={**remote, "JEEVES_TOKEN": responder["token"]})
+    assert refused.exit_code == 5 and "role may not" in refused.output  # 5: token refused
+    no_token = jeeves("tokens", "list", "--server", served.url, env={"JEEVES_TOKEN": ""})
+    assert no_token.exit_code == 2 and "--token" in no_token.output
+    bad = httpx.post(served.url + "/v1/tokens", json={"user_id": " ", "role": "king"},
+                     headers={"Authorization": f"Bearer {served.admin_token}"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_ask_raises_an_interrupt_and_can_wait_for_its_answer(served: Served) -> None:
+    assert served.admin_token is not None
+    env = {"JEEVES_URL": served.url, "JEEVES_TOKEN": served.admin_token}
+    asked = as_json(jeeves("ask", "--kind", "confirmation", "--user", "admin", "--session", "s1",
+                           "--question", "Deploy to production?", "--data", '{"version": "1.4"}',
+                           "--ttl", "600", "--json", env=env))
+    assert asked["kind"] == "confirmation" and asked["status"] == "pending"
+    assert asked["data"] == {"version": "1.4"} and asked["request_id"].startswith("cli-")
+    assert jeeves("ask", "--user", "admin", "--session", "s1", "--data", "[1]", env=env).exit_code == 2
+
+    waiting = subprocess.Popen(
+        [str(JEEVES), "ask", "--user", "admin", "--session", "s2", "--question", "Which region?",
+         "--wait", "30", "--json", "--url", served.url, "--token", served.admin_token],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    headers = {"Authorization": f"Bearer {served.admin_token}"}
+    with httpx.Client(base_url=served.url, headers=headers) as http:
+        pending: list[dict[str, Any]] = []
+        for _ in range(300):  # until the child's interrupt exists (it is created before it waits)
+            pending = http.get("/v1/interrupts", params={"session_id": "s2"}).json()["items"]
+            if pending:
+                break
+            time.sleep(0.05)
+        assert pending, "ask --wait never raised its interrupt"
+        assert http.post(f"/v1/interrupts/{pending[0]['id']}/respond", json={"text": "eu-west"}).status_code == 200
+    out, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 0, err
+    answered = json.loads(out)
+    assert answered["status"] == "resolved" and answered["response"]["text"] == "eu-west"
+    timed_out = jeeves("ask", "--user", "admin", "--session", "s3", "--question", "q?", "--wait", "0.2", env=env)
+    assert timed_out.exit_code == 7
 
 
 def test_a_demo_nobody_answers_ends_in_one_line(served: Served) -> None:

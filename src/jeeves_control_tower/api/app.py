@@ -17,6 +17,7 @@ from jeeves_protocols import InterruptError
 from ..services.interrupt_service import InterruptService
 from ..tokens import TokenRegistry
 from . import events, routes
+from . import tokens as token_routes
 from . import webhooks as webhook_routes
 from .auth import RateLimiter
 from .errors import RETRY_AFTER_SECONDS, install_error_handlers, problem
@@ -98,6 +99,7 @@ def create_app(
     app.include_router(routes.router)
     app.include_router(events.router)
     app.include_router(webhook_routes.router)
+    app.include_router(token_routes.router)
     _add_operational_routes(app)
     _add_pages(app)
     return app
