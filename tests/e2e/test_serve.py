@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -97,3 +99,19 @@ def test_serve_stops_on_sigterm_even_with_an_open_event_stream(tmp_path: Path) -
                         pass
             # uvicorn re-raises SIGTERM once it has shut down, so "killed by SIGTERM" is a clean exit.
             assert served.process.wait(timeout=20) in (0, -signal.SIGTERM)
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(REPO / ".venv" / "bin" / "jeeves"), "serve", "--port", str(port), "--database-url",
+             str(tmp_path / "s.db")],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "Traceback" not in result.stdout + result.stderr
