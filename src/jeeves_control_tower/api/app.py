@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -19,7 +20,7 @@ from ..tokens import TokenRegistry
 from . import events, routes
 from . import tokens as token_routes
 from . import webhooks as webhook_routes
-from .auth import RateLimiter
+from .auth import RateLimiter, declare_bearer_auth
 from .errors import RETRY_AFTER_SECONDS, install_error_handlers, problem
 from .server import BoundedRequests
 
@@ -81,6 +82,8 @@ def create_app(
         version="1",
         description="Durable human-in-the-loop interrupts for AI agents.",
         lifespan=lifespan,
+        docs_url=None,  # served by _add_explorers, from the package: no CDN, so offline too
+        redoc_url=None,
     )
     app.state.service = service
     app.state.settings = settings
@@ -102,6 +105,8 @@ def create_app(
     app.include_router(token_routes.router)
     _add_operational_routes(app)
     _add_pages(app)
+    _add_explorers(app)
+    declare_bearer_auth(app)
     return app
 
 
@@ -131,6 +136,36 @@ def _add_operational_routes(app: FastAPI) -> None:
         # The service's own registry (interrupts, webhooks) plus the process collectors.
         body = request.app.state.service.metrics.render() + generate_latest(REGISTRY)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_explorers(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc, their scripts and styles from api/static/vendor/."""
+    vendor = "/static/vendor"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{vendor}/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="data:,",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        page = get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API",
+            redoc_js_url=f"{vendor}/redoc/redoc.standalone.js",
+            redoc_favicon_url="data:,",
+            with_google_fonts=False,
+        )
+        # ReDoc's footer shows a logo from its CDN: images and fonts from this server only, so
+        # the page asks nothing of the internet (it would only fail offline, quietly).
+        page.headers["Content-Security-Policy"] = "img-src 'self' data:; font-src 'self' data:"
+        return page
 
 
 def _add_pages(app: FastAPI) -> None:

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 
 from jeeves_protocols import FlowInterrupt, InterruptNotFoundError
 
@@ -15,6 +16,7 @@ from .errors import ApiError
 
 __all__ = [
     "Principal",
+    "declare_bearer_auth",
     "authenticate",
     "authenticated",
     "authenticated_stream",
@@ -140,3 +142,33 @@ def ensure_visible(
     if interrupt is None or not principal.sees(interrupt):
         raise InterruptNotFoundError(interrupt_id)
     return interrupt
+
+
+def declare_bearer_auth(app: FastAPI) -> None:
+    """State in the OpenAPI document how a caller authenticates, so /docs offers an Authorize
+    button: a bearer token on every /v1 route, or `?access_token=` on the event stream (for
+    EventSource, which cannot send headers). The operational routes and pages need none."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `jeeves tokens create` (jct_...).",
+                },
+                "accessToken": {"type": "apiKey", "in": "query", "name": "access_token"},
+            }
+            for path, operations in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for operation in operations.values():
+                        operation["security"] = [{"bearerAuth": []}] + (
+                            [{"accessToken": []}] if path == "/v1/events" else []
+                        )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
