@@ -127,7 +127,10 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     _call_and_validate(case)
 
 
-class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+# The stateful phase follows links with real values: from GET /v1/tokens to a revoke, it would
+# revoke the admin token every call here carries. Revocation is tested in test_api_tokens.py and
+# test_cli.py; a revoke of a random id (the phases above) is still fuzzed.
+class Workflow(schema.exclude(path="/v1/tokens/{token_id}/revoke").as_state_machine()):  # type: ignore[misc]
     """Create, then follow the create route's links: get, respond, cancel, wait."""
 
     def setup(self) -> None:
