@@ -53,6 +53,40 @@ async def test_the_agents_trace_links_to_the_humans_answer(
     resolve = spans["jeeves.interrupt.resolved"]
     assert resolve.attributes is not None and resolve.attributes["interrupt.id"] == created.id
     assert [e.name for e in resolve.events] == ["interrupt.resolved"]
+    # The answer is in the agent's trace: a child of the step that asked, not a trace of its own.
+    assert resolve.context is not None and resolve.context.trace_id == agent_context.trace_id
+    assert resolve.parent is not None and resolve.parent.span_id == agent_context.span_id
+    assert resolve.start_time is not None and resolve.end_time is not None
+    assert resolve.start_time <= resolve.end_time
+
+
+async def test_an_answer_given_in_another_trace_joins_the_agents_and_links_back(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """A responder's request has its own trace (an HTTP server span, say): the resolve span is
+    placed in the agent's trace and carries a link to the responder's span."""
+    provider, exporter = traced
+    service = InterruptService(
+        otel_adapter=OTelAdapter(tracer_provider=provider), logger=StructuredLogger(stream=io.StringIO())
+    )
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("agent.step") as agent:
+        created = await service.create_confirmation("r1", "u1", "s1", "Deploy?")
+    with tracer.start_as_current_span("responder.request") as request:
+        await service.respond_or_raise(created.id, InterruptResponse(approved=True))
+    [resolve] = [span for span in exporter.get_finished_spans() if span.name == "jeeves.interrupt.resolved"]
+    assert resolve.context is not None
+    assert resolve.context.trace_id == agent.get_span_context().trace_id
+    assert resolve.context.trace_id != request.get_span_context().trace_id
+    assert [link.context.span_id for link in resolve.links] == [request.get_span_context().span_id]
+
+    # A cancel too; and without a stored context (created outside any span) the span stays put.
+    created = await service.create_clarification("r2", "u1", "s1", "Which?")
+    assert created.trace_id is None
+    with tracer.start_as_current_span("canceller") as canceller:
+        await service.cancel_or_raise(created.id)
+    [cancel] = [span for span in exporter.get_finished_spans() if span.name == "jeeves.interrupt.cancelled"]
+    assert cancel.parent is not None and cancel.parent.span_id == canceller.get_span_context().span_id
 
 
 async def test_a_failed_operation_marks_its_span(traced: tuple[TracerProvider, InMemorySpanExporter]) -> None:

@@ -12,7 +12,16 @@ from contextlib import contextmanager
 from typing import Any, Dict, Optional
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, TracerProvider, format_span_id, format_trace_id
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    TraceFlags,
+    TracerProvider,
+    format_span_id,
+    format_trace_id,
+)
 
 __all__ = ["OTelAdapter"]
 
@@ -52,7 +61,38 @@ class OTelAdapter:
             own.add_event(name, values)
 
     @contextmanager
-    def span(self, name: str, **attributes: Any) -> Iterator[Span]:
-        """A span around one service operation."""
-        with self.tracer.start_as_current_span(name, attributes=_attributes(attributes)) as span:
+    def span(
+        self,
+        name: str,
+        *,
+        parent: Optional[tuple[str, str]] = None,
+        start_time: Optional[int] = None,
+        **attributes: Any,
+    ) -> Iterator[Span]:
+        """A span around one service operation. `parent`: the (trace id, span id) an interrupt was
+        created under, as hex; the span then belongs to that trace (an answer shows up in the
+        agent's trace), linked to the span current here (the responder's request). `start_time`:
+        nanoseconds since the epoch, for a span made after its operation began."""
+        context = None
+        links: list[Link] = []
+        stored = _span_context(parent) if parent is not None else None
+        if stored is not None:
+            context = trace.set_span_in_context(NonRecordingSpan(stored))
+            current = trace.get_current_span().get_span_context()
+            if current.is_valid:
+                links.append(Link(current))
+        with self.tracer.start_as_current_span(
+            name, context=context, links=links, start_time=start_time, attributes=_attributes(attributes)
+        ) as span:
             yield span
+
+
+def _span_context(ids: tuple[str, str]) -> Optional[SpanContext]:
+    """The stored ids as a remote parent, or None if they are not OTel's hex ids (another adapter
+    may have stored anything)."""
+    try:
+        trace_id, span_id = int(ids[0], 16), int(ids[1], 16)
+    except (TypeError, ValueError):
+        return None
+    context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    return context if context.is_valid else None

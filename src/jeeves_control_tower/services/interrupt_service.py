@@ -476,12 +476,17 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             raise InterruptNotFoundError(interrupt_id)
         if not self._opened:
             await self._ensure_open()
-        with self._span(_SPAN_NAMES[finish.status], None, interrupt_id=interrupt_id):
-            outcome = await self.store.finish(interrupt_id, finish, guard)
-            if outcome.changed:
-                assert outcome.interrupt is not None
-                await self._announce_terminal(outcome.interrupt)
-                return outcome.interrupt
+        # The span is made once the outcome is known, dated from here: an interrupt that changed
+        # carries the agent's trace context, and its span belongs in the agent's trace.
+        started = time.time_ns()
+        outcome = await self.store.finish(interrupt_id, finish, guard)
+        if outcome.changed:
+            interrupt = outcome.interrupt
+            assert interrupt is not None
+            with self._span(_SPAN_NAMES[finish.status], interrupt, start_time=started, in_its_trace=True):
+                await self._announce_terminal(interrupt)
+            return interrupt
+        with self._span(_SPAN_NAMES[finish.status], None, interrupt_id=interrupt_id, start_time=started):
             raise await self._rejection(interrupt_id, outcome.interrupt, finish, guard)
 
     async def _rejection(
@@ -554,12 +559,25 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         )
 
     def _span(
-        self, name: str, interrupt: Optional[FlowInterrupt], interrupt_id: Optional[str] = None
+        self,
+        name: str,
+        interrupt: Optional[FlowInterrupt],
+        interrupt_id: Optional[str] = None,
+        *,
+        start_time: Optional[int] = None,
+        in_its_trace: bool = False,
     ) -> contextlib.AbstractContextManager[Any]:
-        """A span around one operation, if the adapter makes spans (the seed's protocol does not)."""
+        """A span around one operation, if the adapter makes spans (the seed's protocol does not).
+        `in_its_trace`: a child of the span that created `interrupt` (its stored trace context),
+        linked to the caller's own span; `start_time` (ns since the epoch): when it began."""
         make_span = getattr(self.otel_adapter, "span", None)
         if make_span is None:
             return _NO_SPAN
+        placement: dict[str, Any] = {}
+        if start_time is not None:
+            placement["start_time"] = start_time
+        if in_its_trace and interrupt is not None and interrupt.trace_id and interrupt.span_id:
+            placement["parent"] = (interrupt.trace_id, interrupt.span_id)
         attributes: dict[str, Any] = {}
         if interrupt is not None:
             attributes = {
@@ -570,7 +588,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             }
         if interrupt_id is not None:
             attributes["interrupt.id"] = interrupt_id
-        span: contextlib.AbstractContextManager[Any] = make_span(name, **attributes)
+        span: contextlib.AbstractContextManager[Any] = make_span(name, **placement, **attributes)
         return span
 
     def _record(self, name: str, interrupt: FlowInterrupt) -> None:
