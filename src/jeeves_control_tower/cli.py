@@ -230,6 +230,21 @@ def main() -> None:
     "the restarted one) resends it once this runs out; must exceed --webhook-timeout "
     "[env: JEEVES_WEBHOOK_LEASE]",
 )
+@click.option(
+    "--log-level",
+    envvar="JEEVES_LOG_LEVEL",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="The least severe log lines written (every transition is info) [env: JEEVES_LOG_LEVEL]",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    envvar="JEEVES_ACCESS_LOG",
+    default=False,
+    show_default=True,
+    help="A log line for every request (refused ones, 4xx, are logged anyway) [env: JEEVES_ACCESS_LOG]",
+)
 def serve(
     database_url: str,
     host: str,
@@ -240,11 +255,14 @@ def serve(
     allow_networks: tuple[str, ...],
     webhook_timeout: float,
     webhook_lease: float,
+    log_level: str,
+    access_log: bool,
 ) -> None:
     """Run the HTTP API and the inbox page."""
 
     from .api import Settings, create_app
     from .api.server import GracefulServer, uvicorn_config
+    from .observability.logging import StructuredLogger
     from .observability.metrics import Metrics
     from .services import InterruptService
     from .webhooks import WebhookService
@@ -253,13 +271,15 @@ def serve(
     metrics = Metrics()  # one registry for the service and the dispatcher, served at /metrics
     if webhook_lease <= webhook_timeout:
         raise click.BadParameter("must exceed --webhook-timeout", param_hint="--webhook-lease")
+    logger = StructuredLogger(level=log_level)  # one logger: transitions, webhooks, requests
     webhooks = WebhookService(
-        db, allow_networks=allow_networks, metrics=metrics, timeout=webhook_timeout, lease=webhook_lease
+        db, allow_networks=allow_networks, metrics=metrics, timeout=webhook_timeout, lease=webhook_lease,
+        logger=logger,
     )
     service = InterruptService(
-        db, sweep_interval=sweep_interval, webhook_service=webhooks, metrics=metrics
+        db, sweep_interval=sweep_interval, webhook_service=webhooks, metrics=metrics, logger=logger
     )
-    app = create_app(service, Settings(rate_limit=rate_limit, dispatcher=dispatcher))
+    app = create_app(service, Settings(rate_limit=rate_limit, dispatcher=dispatcher, access_log=access_log))
 
     async def first_run_token() -> None:
         # A newcomer needs a token to sign in to the inbox: on a database without any, make an

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from jeeves_control_tower.cli import main, redacted
-from tests.support.serve_process import JEEVES, Served, jeeves_serve
+from tests.support.serve_process import JEEVES, REPO, Served, jeeves_serve
 
 
 def jeeves(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -316,3 +316,28 @@ def test_webhook_commands(served: Served) -> None:
     assert jeeves("webhooks", "redeliver", "nope", env=env).exit_code == 3
     assert as_json(jeeves("webhooks", "remove", added["id"], "--json", env=env)) == {"removed": added["id"]}
     assert jeeves("webhooks", "remove", added["id"], env=env).exit_code == 3
+
+
+def test_every_setting_is_in_the_readmes_table() -> None:
+    """Each option that reads an environment variable has its row, so none goes undocumented."""
+    readme = (REPO / "README.md").read_text("utf-8")
+    table = readme.split("### Settings", 1)[1].split("\n## ", 1)[0]
+    settings = {
+        (param.opts[0], param.envvar)
+        for path in all_commands(main)
+        for param in _command(path).params
+        if isinstance(param.envvar, str)
+    }
+    assert len(settings) >= 14, settings
+    for option, envvar in settings:
+        assert f"`{envvar}`" in table and option in table, (option, envvar)
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        found = command.get_command(click.Context(command), name)
+        assert found is not None
+        command = found
+    return command

@@ -22,6 +22,7 @@ from . import tokens as token_routes
 from . import webhooks as webhook_routes
 from .auth import RateLimiter, declare_bearer_auth
 from .errors import RETRY_AFTER_SECONDS, install_error_handlers, problem
+from .request_log import RequestLog
 from .server import BoundedRequests
 
 __all__ = ["Settings", "create_app"]
@@ -48,6 +49,8 @@ class Settings:
     manage_service: bool = True
     #: Run the webhook dispatcher in this process (when webhooks are given and managed here).
     dispatcher: bool = True
+    #: Log every request (refused ones, 4xx, are logged either way), through the service's logger.
+    access_log: bool = False
 
 
 def create_app(
@@ -98,7 +101,8 @@ def create_app(
     service.add_change_listener(hub.wake)
 
     install_error_handlers(app)
-    app.add_middleware(BoundedRequests)  # outermost: refused before anything else runs
+    app.add_middleware(BoundedRequests)  # refused before anything else runs
+    app.add_middleware(RequestLog, access_log=settings.access_log)  # outermost: sees every reply
     app.include_router(routes.router)
     app.include_router(events.router)
     app.include_router(webhook_routes.router)

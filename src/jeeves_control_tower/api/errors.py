@@ -40,6 +40,7 @@ __all__ = [
     "STATUS_FOR",
     "PROBLEM_MEDIA_TYPE",
     "RETRY_AFTER_SECONDS",
+    "service_logger",
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -187,7 +188,7 @@ class _LastResort:
         try:
             await self.app(scope, receive, watched)
         except Exception as exc:
-            _logger(scope).error(
+            service_logger(scope).error(
                 "unhandled_error", method=scope.get("method"), path=scope.get("path"),
                 error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
                 reply_started=started,
@@ -198,7 +199,7 @@ class _LastResort:
                 )
 
 
-def _logger(scope: Scope) -> Any:
+def service_logger(scope: Scope) -> Any:
     """The service's logger (where an operator reads everything else), else structlog's."""
     app = scope.get("app")
     service = getattr(getattr(app, "state", None), "service", None)
