@@ -47,7 +47,7 @@ async def crash_and_recover(db: Any, target: str) -> None:
         recovering = WebhookService(
             db, allow_networks=["127.0.0.0/8"], retry=RetryPolicy(schedule=(0, 0, 0), jitter=0)
         )
-        await recovering.run_until_idle(max_wait=2)
+        await recovering.run_until_idle(max_wait=3)  # past the killed worker's 1.5 s leases
         await recovering.stop()
         await setup.stop()
 
