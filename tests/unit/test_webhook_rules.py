@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,6 +32,19 @@ def test_signatures_verify_with_the_standardwebhooks_package() -> None:
         Webhook(generate_secret()).verify(body, headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify(body + b" ", headers)
+
+
+def test_a_signature_is_the_specs_hmac_of_id_timestamp_and_body() -> None:
+    """A known answer worked by hand from the Standard Webhooks spec, so signing and verifying
+    with the same package cannot agree on a mistake; both secrets sign during a rotation."""
+    key = bytes(range(32))
+    secret, other = "whsec_" + base64.b64encode(key).decode(), "whsec_" + base64.b64encode(key[::-1]).decode()
+    body = b'{"id":"i1"}'
+    expected = [
+        "v1," + base64.b64encode(hmac.new(k, b"evt_1.1767225600." + body, hashlib.sha256).digest()).decode()
+        for k in (key, key[::-1])
+    ]
+    assert signature_header((secret, other), "evt_1", 1767225600, body) == " ".join(expected)
 
 
 def test_generated_secrets_are_whsec_base64_and_distinct() -> None:

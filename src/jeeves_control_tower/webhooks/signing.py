@@ -1,11 +1,13 @@
-"""Standard Webhooks signatures: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` per secret."""
+"""Standard Webhooks signatures, made by the spec's reference package (`standardwebhooks`), the
+one a receiver verifies with: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` per secret."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import secrets as _random
+from datetime import UTC, datetime
+
+from standardwebhooks import Webhook
 
 from jeeves_protocols import InvalidInterruptError
 
@@ -31,9 +33,8 @@ def check_secret(secret: str) -> str:
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+    signature: str = Webhook(_key(secret)).sign(msg_id, datetime.fromtimestamp(timestamp, UTC), body)
+    return signature
 
 
 def signature_header(secrets: tuple[str, ...], msg_id: str, timestamp: int, body: bytes) -> str:
