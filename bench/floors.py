@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.stats import Timing, timed
@@ -33,19 +34,33 @@ UPDATE = (
 
 def sqlite_floor(path: Path, count: int) -> Timing:
     """stdlib sqlite3, WAL, synchronous=NORMAL: one INSERT and one conditional UPDATE, each committed."""
+
+    def round_trip(connection: sqlite3.Connection, n: int, interrupt_id: str, now: str) -> None:
+        connection.execute(INSERT, (interrupt_id, f"req-{n}", now, now))
+        cursor = connection.execute(UPDATE, ('{"text":"yes"}', now, interrupt_id))
+        assert cursor.rowcount == 1
+
+    return _timed_sqlite(path, count, (FLOOR_SCHEMA,), round_trip)
+
+
+def _timed_sqlite(
+    path: Path,
+    count: int,
+    schema: tuple[str, ...],
+    round_trip: Callable[[sqlite3.Connection, int, str, str], None],
+) -> Timing:
+    """`count` round trips on a bare autocommit connection (WAL, synchronous=NORMAL), each making
+    its id as the service does; the schema is made before the clock starts."""
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute(FLOOR_SCHEMA)
+    for statement in schema:
+        connection.execute(statement)
     latencies = []
     start = time.perf_counter()
     for n in range(count):
         began = time.perf_counter()
-        interrupt_id = new_interrupt_id()
-        now = "2026-01-01T00:00:00.000000+00:00"
-        connection.execute(INSERT, (interrupt_id, f"req-{n}", now, now))
-        cursor = connection.execute(UPDATE, ('{"text":"yes"}', now, interrupt_id))
-        assert cursor.rowcount == 1
+        round_trip(connection, n, new_interrupt_id(), "2026-01-01T00:00:00.000000+00:00")
         latencies.append(time.perf_counter() - began)
     elapsed = time.perf_counter() - start
     connection.close()
@@ -72,18 +87,9 @@ def sqlite_journalled_floor(path: Path, count: int) -> Timing:
     """stdlib sqlite3, WAL, synchronous=NORMAL, doing exactly the rows a round trip must write: the
     interrupt row and its creation journal row in one commit, then the conditional update and its
     terminal journal row in a second, on a schema with only the indexes the seed's queries need."""
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    for statement in JOURNALLED_SCHEMA:
-        connection.execute(statement)
     insert, update = (s.replace("floor_interrupts", "floor_j_interrupts") for s in (INSERT, UPDATE))
-    latencies = []
-    start = time.perf_counter()
-    for n in range(count):
-        began = time.perf_counter()
-        interrupt_id = new_interrupt_id()
-        now = "2026-01-01T00:00:00.000000+00:00"
+
+    def round_trip(connection: sqlite3.Connection, n: int, interrupt_id: str, now: str) -> None:
         connection.execute("BEGIN")
         connection.execute(insert, (interrupt_id, f"req-{n}", now, now))
         connection.execute(JOURNAL, (interrupt_id, "interrupt.clarification_needed", now))
@@ -93,10 +99,8 @@ def sqlite_journalled_floor(path: Path, count: int) -> Timing:
         assert cursor.rowcount == 1
         connection.execute(JOURNAL, (interrupt_id, "interrupt.resolved", now))
         connection.execute("COMMIT")
-        latencies.append(time.perf_counter() - began)
-    elapsed = time.perf_counter() - start
-    connection.close()
-    return Timing(count, elapsed, latencies)
+
+    return _timed_sqlite(path, count, JOURNALLED_SCHEMA, round_trip)
 
 
 async def postgres_floor(dsn: str, count: int) -> Timing:
