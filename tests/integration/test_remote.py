@@ -156,6 +156,38 @@ async def test_event_stream_is_live_filtered_and_resumable(api: Api) -> None:
         assert first[0]["data"]["interrupt"]["user_id"] == "alice"
 
 
+async def test_a_fresh_stream_starts_now_with_what_is_pending(api: Api) -> None:
+    """No position given: no replay of history, a snapshot of what is pending (for this caller),
+    then live changes; `?since=0` is the way to the whole journal, Last-Event-ID to resume."""
+    async with remote(api, "agent") as agent, remote(api, "bob") as bob:
+        done = await agent.create_clarification("r1", "bob", "s1", "answered before")
+        await bob.respond_or_raise(done.id, InterruptResponse(text="yes"))
+        waiting = await agent.create_clarification("r2", "bob", "s1", "still waiting")
+        await agent.create_clarification("r3", "alice", "s1", "not bob's")
+        async with api.client("bob").stream("GET", "/v1/events") as fresh:
+            # Its start was fixed before the 200: a change made now is streamed after the snapshot.
+            live = await agent.create_clarification("r4", "bob", "s1", "asked after")
+            snapshot, created = await read_events(fresh, 2)
+        assert snapshot["event"] == "interrupt.pending" and snapshot["data"]["interrupt"]["id"] == waiting.id
+        assert snapshot["data"]["interrupt"]["status"] == "pending"
+        assert created["event"] == "interrupt.clarification_needed"
+        assert created["data"]["interrupt"]["id"] == live.id and created["id"] > snapshot["id"]
+        # Resuming from the snapshot's position: no snapshot again, only what came after it.
+        resume = api.client("bob", **{"Last-Event-ID": str(snapshot["id"])})
+        async with resume.stream("GET", "/v1/events") as resumed:
+            [again] = await read_events(resumed, 1)
+        assert again["event"] == "interrupt.clarification_needed" and again["id"] == created["id"]
+        # The whole journal, on request: bob's four events in commit order.
+        async with api.client("bob").stream("GET", "/v1/events?since=0") as history:
+            replayed = await read_events(history, 4)
+        assert [(e["event"], e["data"]["interrupt"]["id"]) for e in replayed] == [
+            ("interrupt.clarification_needed", done.id), ("interrupt.resolved", done.id),
+            ("interrupt.clarification_needed", waiting.id), ("interrupt.clarification_needed", live.id),
+        ]
+    bad = await api.client("bob").get("/v1/events", params={"since": "-1"})
+    assert bad.status_code == 422
+
+
 async def test_event_stream_sends_keepalives(tmp_path: Path) -> None:
     from jeeves_control_tower.api import Settings
 

@@ -10,8 +10,14 @@ A stream re-checks its token against the token store every `Settings.sse_reauth_
 or not, and ends (after a `: closed: <why>` comment) once the token is revoked, by any instance,
 or no longer stands for the same user and role. The client's reconnect then gets the 401.
 
-A position (`Last-Event-ID` or `?last_event_id=`) is ASCII digits up to the journal's 64-bit
-`seq` (2**63 - 1); anything else is refused with a 422 problem before the stream opens.
+Where a stream starts: after the position it names (`Last-Event-ID`, `?last_event_id=` or
+`?since=`; 0 replays the whole journal). A stream that names none starts now: first a snapshot of
+every pending interrupt it may see (`event: interrupt.pending`, each with the start position as
+its `id`), then every change from that position on. So a fresh connection does not replay
+history, and a reconnect resumes where it left off.
+
+A position is ASCII digits up to the journal's 64-bit `seq` (2**63 - 1); anything else is refused
+with a 422 problem before the stream opens.
 """
 
 from __future__ import annotations
@@ -22,14 +28,15 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import datetime
 from typing import Optional
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from jeeves_protocols import InvalidInterruptError, StoreError
+from jeeves_protocols import FlowInterrupt, InterruptStatus, InvalidInterruptError, StoreError
 
-from ..services import EventQuery, InterruptEvent, InterruptService
+from ..services import EventQuery, InterruptEvent, InterruptQuery, InterruptService
 from ..tokens import Role
 from .auth import Principal, authenticate, authenticated_stream, still_valid
 from .errors import RETRY_AFTER_SECONDS
@@ -78,6 +85,31 @@ class EventHub:
             self._waiting.discard(event)
 
 
+#: The event type of a pending interrupt in a stream's opening snapshot.
+PENDING_SNAPSHOT = "interrupt.pending"
+_SNAPSHOT_PAGE = 200
+
+
+def format_snapshot(interrupt: FlowInterrupt, position: int) -> str:
+    data = {"seq": position, "type": PENDING_SNAPSHOT, "sequence": 1, "interrupt": interrupt.to_dict()}
+    return f"id: {position}\nevent: {PENDING_SNAPSHOT}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def pending_now(service: InterruptService, query: EventQuery) -> AsyncIterator[FlowInterrupt]:
+    """Every pending interrupt the stream's filters admit, newest first, a page at a time."""
+    before: Optional[tuple[datetime, str]] = None
+    while True:
+        page = await service.list_interrupts(InterruptQuery(
+            user_id=query.user_id, session_id=query.session_id, status=InterruptStatus.PENDING,
+            before=before, limit=_SNAPSHOT_PAGE,
+        ))
+        for interrupt in page:
+            yield interrupt
+        if len(page) < _SNAPSHOT_PAGE:
+            return
+        before = (page[-1].created_at, page[-1].id)
+
+
 def format_event(event: InterruptEvent) -> str:
     data = {
         "seq": event.seq,
@@ -98,6 +130,7 @@ async def stream_events(
     is_disconnected: Callable[[], Awaitable[bool]],
     still_valid: Optional[Callable[[], Awaitable[Optional[str]]]] = None,
     reauth: float = 2.0,
+    snapshot: bool = False,
 ) -> AsyncIterator[str]:
     """The stream's body. `still_valid` (why the caller may no longer read it, or None) runs every
     `reauth` seconds; the wait for new events never outlasts the next check, so an idle stream
@@ -107,6 +140,13 @@ async def stream_events(
     next_check = last_sent + reauth
     with hub.subscription() as woken:
         yield ": connected\n\n"
+        if snapshot:
+            try:
+                async for interrupt in pending_now(service, query):
+                    yield format_snapshot(interrupt, after)
+            except StoreError:
+                yield f"retry: {RETRY_AFTER_SECONDS * 1000}\n: closed: the store is unavailable\n\n"
+                return
         while not await is_disconnected():
             if hub.closing.is_set():
                 # EventSource reconnects (to another instance, or this one restarted) and resumes.
@@ -163,6 +203,13 @@ async def events(
         le=MAX_EVENT_ID,
         description="resume after this journal position (the `Last-Event-ID` header wins)",
     ),
+    since: Optional[int] = Query(
+        default=None,
+        ge=0,
+        le=MAX_EVENT_ID,
+        description="start after this journal position (0: the whole journal); without any "
+        "position the stream starts now, after a snapshot of what is pending",
+    ),
     access_token: Optional[str] = Query(
         default=None, description="for EventSource, which cannot send headers"
     ),
@@ -175,13 +222,21 @@ async def events(
     if raw_query is not None:
         # The declared int already bounds it; this refuses what pydantic's int would also take.
         last_event_id = parse_event_id(raw_query, "last_event_id")
+    raw_since = request.query_params.get("since")
+    if raw_since is not None:
+        since = parse_event_id(raw_since, "since")
     header = request.headers.get("last-event-id")
     if header is not None:
         last_event_id = parse_event_id(header, "Last-Event-ID")
     settings = request.app.state.settings
-    query = EventQuery(last_event_id or 0, user_id, session_id)
+    service: InterruptService = request.app.state.service
+    start = last_event_id if last_event_id is not None else since
+    snapshot = start is None
+    if start is None:  # before the response starts: whatever commits after the client's 200 follows
+        start = await service.journal_position()
+    query = EventQuery(start, user_id, session_id)
     body = stream_events(
-        request.app.state.service,
+        service,
         request.app.state.events,
         query,
         poll=settings.sse_poll_seconds,
@@ -189,6 +244,7 @@ async def events(
         is_disconnected=request.is_disconnected,
         still_valid=_checker(request, principal),
         reauth=settings.sse_reauth_seconds,
+        snapshot=snapshot,
     )
     return StreamingResponse(
         body,

@@ -219,7 +219,8 @@ function connectEvents() {
 }
 
 async function readStream(signal) {
-  // From the pending list's position (null: it is unknown, so the whole journal is replayed).
+  // From the pending list's position (null: it is unknown, and the stream starts now with a
+  // snapshot of what is pending, which applyEvent takes like any other event).
   let lastId = state.journalPosition === null ? null : String(state.journalPosition);
   let delay = 1000;
   while (!signal.aborted) {
