@@ -358,3 +358,39 @@ async def test_history_pages_back_through_older_items(api: Api, browser: Browser
     await expect(page.locator("#sign-in-error")).to_have_text("Your session's token is no longer valid.")
     await expect(page.locator("#pending")).to_be_hidden()
     await context.close()
+
+
+CONTRAST_JS = """([selector, property, behind]) => {
+  const rgb = (text) => text.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const node = document.querySelector(selector);
+  const fore = lum(rgb(getComputedStyle(node)[property]));
+  const back = lum(rgb(getComputedStyle(document.querySelector(behind)).backgroundColor));
+  return (Math.max(fore, back) + 0.05) / (Math.min(fore, back) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_focus_and_fields_stand_out_and_the_title_counts_what_waits(
+    api: Api, browser: Browser, scheme: str
+) -> None:
+    """WCAG 1.4.11: the focus ring and input borders at 3:1 against what is behind them (the
+    light theme had 2.05:1 and 1.38:1); the tab's title says how many interrupts wait."""
+    page = await browser.new_page(color_scheme=scheme)  # type: ignore[arg-type]
+    await page.goto(api.base_url + "/")
+    token = page.get_by_label("Access token")
+    await token.focus()
+    assert await page.evaluate("document.querySelector('#token').matches(':focus-visible')")
+    assert await page.evaluate("getComputedStyle(document.querySelector('#token')).outlineStyle") == "solid"
+    assert await page.evaluate(CONTRAST_JS, ["#token", "outlineColor", "body"]) >= 3
+    assert await page.evaluate(CONTRAST_JS, ["#token", "borderTopColor", "body"]) >= 3
+    await raise_interrupt(api, "clarification", "s-title", question="Which region?")
+    await raise_interrupt(api, "confirmation", "s-title", question="Deploy?")
+    await sign_in(page, api, api.secrets["alice"])
+    await expect(page).to_have_title("(2) jeeves inbox")
+    # What focus scrolls to stops below the sticky header, not under it.
+    covered = await page.evaluate("""() => document.querySelector('header').getBoundingClientRect().height
+        <= parseFloat(getComputedStyle(document.documentElement).scrollPaddingTop)""")
+    assert covered
+    await page.close()

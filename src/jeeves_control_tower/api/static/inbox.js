@@ -310,6 +310,8 @@ function renderPending() {
   const container = $("sessions");
   const items = [...state.pending.values()].sort(byNewest);
   $("pending-count").textContent = String(items.length);
+  // The count in the tab's title: a cue that work is waiting while the tab is in the background.
+  document.title = items.length ? `(${items.length}) jeeves inbox` : "jeeves inbox";
   $("pending-empty").hidden = items.length > 0;
   // Sessions ordered by their newest interrupt; cards newest first within each.
   const sessions = new Map();
