@@ -193,9 +193,12 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
     await card(page, typed["id"]).get_by_label("Your answer").press("Tab")
     await page.keyboard.press("Enter")
     await expect(card(page, typed["id"])).to_have_count(0)
-    # confirmation: Reject.
+    # confirmation: Reject, with a reason the agent receives.
+    await card(page, confirm["id"]).get_by_label("Reason").fill("Not before the freeze ends")
     await card(page, confirm["id"]).get_by_role("button", name="Reject").click()
     await expect(card(page, confirm["id"])).to_have_count(0)
+    rejected = (await fetch(api, confirm["id"]))["response"]
+    assert rejected["approved"] is False and rejected["text"] == "Not before the freeze ends"
     # agent review: Modify needs a comment (said inline, nothing sent), then goes through.
     review_card = card(page, review["id"])
     await review_card.get_by_role("button", name="Modify").click()
@@ -249,6 +252,7 @@ async def test_responder_answers_every_kind_live(api: Api, browser: Browser) -> 
     await expect(history.locator(f'li[data-id="{before["id"]}"]')).to_contain_text("answered by alice")
     await expect(history.locator(f'li[data-id="{before["id"]}"]')).to_contain_text("“Green”")
     await expect(history.locator(f'li[data-id="{confirm["id"]}"]')).to_contain_text("rejected")
+    await expect(history.locator(f'li[data-id="{confirm["id"]}"]')).to_contain_text("“Not before the freeze ends”")
     await expect(history.locator(f'li[data-id="{review["id"]}"]')).to_contain_text("decision: modify")
     await expect(history.locator(f'li[data-id="{checkpoint["id"]}"]')).to_contain_text("acknowledged")
     await expect(history.locator(f'li[data-id="{to_cancel["id"]}"]')).to_contain_text("cancelled")

@@ -453,13 +453,22 @@ const FORMS = {
   },
 
   confirmation(item, send) {
+    // A reason rides on the answer as its text: the agent receives it, History shows it.
+    const inputId = `reason-${cssId(item.id)}`;
+    const reason = el("textarea", { id: inputId, name: "reason", rows: 2 });
+    const answer = (approved) => (e) => {
+      const text = reason.value.trim();
+      send(text ? { approved, text } : { approved }, e.currentTarget);
+    };
     return el(
       "div",
       { class: "answer" },
       dataList(item.data),
+      el("label", { for: inputId, text: "Reason (optional, sent with your answer)" }),
+      reason,
       actions(
-        el("button", { type: "button", class: "primary", text: "Approve", onclick: (e) => send({ approved: true }, e.currentTarget) }),
-        el("button", { type: "button", class: "danger", text: "Reject", onclick: (e) => send({ approved: false }, e.currentTarget) }),
+        el("button", { type: "button", class: "primary", text: "Approve", onclick: answer(true) }),
+        el("button", { type: "button", class: "danger", text: "Reject", onclick: answer(false) }),
       ),
     );
   },
