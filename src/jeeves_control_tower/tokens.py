@@ -115,8 +115,8 @@ class TokenRegistry(ABC):
         self._confirmed[token_hash] = (self._clock() + self.cache_seconds, record)
         return record
 
-    async def revoke(self, token_id: str) -> bool:
-        """Revoke a live token by id; False if there is no such live token."""
+    async def revoke(self, token_id: str) -> Optional[TokenRecord]:
+        """Revoke a live token by id: its record as revoked, or None if there is no such live token."""
         revoked = await self._revoke(token_id, format_time(utc_now()))
         # Whether or not it was live here: another instance may have revoked it already.
         for token_hash in [h for h, (_, record) in self._confirmed.items() if record.id == token_id]:
@@ -133,7 +133,7 @@ class TokenRegistry(ABC):
     async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]: ...
 
     @abstractmethod
-    async def _revoke(self, token_id: str, at: str) -> bool: ...
+    async def _revoke(self, token_id: str, at: str) -> Optional[TokenRecord]: ...
 
 
 class MemoryTokens(TokenRegistry):
@@ -150,12 +150,12 @@ class MemoryTokens(TokenRegistry):
     async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]:
         return self._by_hash_index.get(token_hash)
 
-    async def _revoke(self, token_id: str, at: str) -> bool:
+    async def _revoke(self, token_id: str, at: str) -> Optional[TokenRecord]:
         for token_hash, record in self._by_hash_index.items():
             if record.id == token_id and record.revoked_at is None:
-                self._by_hash_index[token_hash] = replace(record, revoked_at=at)
-                return True
-        return False
+                revoked = self._by_hash_index[token_hash] = replace(record, revoked_at=at)
+                return revoked
+        return None
 
 
 class SQLTokens(TokenRegistry):
@@ -181,8 +181,9 @@ class SQLTokens(TokenRegistry):
         rows = await self.connector.fetch("token_by_hash", token_hash=token_hash)
         return _record(rows[0]) if rows else None
 
-    async def _revoke(self, token_id: str, at: str) -> bool:
-        return bool(await self.connector.fetch("revoke_token", id=token_id, at=at))
+    async def _revoke(self, token_id: str, at: str) -> Optional[TokenRecord]:
+        rows = await self.connector.fetch("revoke_token", id=token_id, at=at)
+        return _record(rows[0]) if rows else None
 
 
 def _record(row: Any) -> TokenRecord:

@@ -85,6 +85,9 @@ class EventHub:
             self._waiting.discard(event)
 
 
+#: How a stream ends when the database is unreachable: cleanly, not with a torn connection;
+#: EventSource reconnects after `retry` ms and resumes from its Last-Event-ID.
+_STORE_GONE = f"retry: {RETRY_AFTER_SECONDS * 1000}\n: closed: the store is unavailable\n\n"
 #: The event type of a pending interrupt in a stream's opening snapshot.
 PENDING_SNAPSHOT = "interrupt.pending"
 _SNAPSHOT_PAGE = 200
@@ -145,7 +148,7 @@ async def stream_events(
                 async for interrupt in pending_now(service, query):
                     yield format_snapshot(interrupt, after)
             except StoreError:
-                yield f"retry: {RETRY_AFTER_SECONDS * 1000}\n: closed: the store is unavailable\n\n"
+                yield _STORE_GONE
                 return
         while not await is_disconnected():
             if hub.closing.is_set():
@@ -163,9 +166,7 @@ async def stream_events(
             try:
                 batch = await service.events(page)
             except StoreError:
-                # The database is unreachable: end cleanly, not with a torn connection; EventSource
-                # reconnects after `retry` ms and resumes from its Last-Event-ID.
-                yield f"retry: {RETRY_AFTER_SECONDS * 1000}\n: closed: the store is unavailable\n\n"
+                yield _STORE_GONE
                 return
             for event in batch:
                 after = event.seq
@@ -218,21 +219,20 @@ async def events(
     principal = await authenticate(request, allow_query=True)
     if principal.role is Role.RESPONDER:
         user_id = principal.user_id
-    raw_query = request.query_params.get("last_event_id")
-    if raw_query is not None:
-        # The declared int already bounds it; this refuses what pydantic's int would also take.
-        last_event_id = parse_event_id(raw_query, "last_event_id")
-    raw_since = request.query_params.get("since")
-    if raw_since is not None:
-        since = parse_event_id(raw_since, "since")
-    header = request.headers.get("last-event-id")
-    if header is not None:
-        last_event_id = parse_event_id(header, "Last-Event-ID")
+    # The declared ints bound them for the document; parse_event_id also refuses what pydantic's
+    # int would take (" 5", "+5", "5_0"). Precedence: the header, ?last_event_id=, then ?since=.
+    del last_event_id, since
+    raw = {
+        "last_event_id": request.query_params.get("last_event_id"),
+        "since": request.query_params.get("since"),
+        "Last-Event-ID": request.headers.get("last-event-id"),
+    }
+    given = {name: parse_event_id(text, name) for name, text in raw.items() if text is not None}
+    start = next((given[name] for name in ("Last-Event-ID", "last_event_id", "since") if name in given), None)
     settings = request.app.state.settings
     service: InterruptService = request.app.state.service
-    start = last_event_id if last_event_id is not None else since
     snapshot = start is None
-    if start is None:  # before the response starts: whatever commits after the client's 200 follows
+    if start is None:  # fixed before the response starts: whatever commits after the 200 follows
         start = await service.journal_position()
     query = EventQuery(start, user_id, session_id)
     body = stream_events(

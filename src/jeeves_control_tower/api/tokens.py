@@ -64,8 +64,7 @@ async def list_tokens(request: Request) -> list[dict[str, Any]]:
 @router.post("/{token_id}/revoke", response_model=TokenOut, operation_id="revoke_token",
              responses=problems(403, 404))
 async def revoke_token(token_id: str, request: Request) -> dict[str, Any]:
-    registry = _registry(request)
-    if not await registry.revoke(token_id):
+    revoked = await _registry(request).revoke(token_id)
+    if revoked is None:
         raise InterruptNotFoundError(token_id, f"no live token with id {token_id!r}")
-    revoked = next(record for record in await registry.list() if record.id == token_id)
     return revoked.to_dict()

@@ -57,8 +57,9 @@ class StructuredLogger:
             if use_json
             else structlog.dev.ConsoleRenderer(colors=False)
         )
+        self._writer = _LineWriter.for_stream(self.stream)
         self._logger = structlog.wrap_logger(
-            _LineWriter.for_stream(self.stream),
+            self._writer,
             processors=[
                 structlog.contextvars.merge_contextvars,
                 structlog.processors.add_log_level,
@@ -73,6 +74,7 @@ class StructuredLogger:
     def bind(self, **context: Any) -> StructuredLogger:
         bound = object.__new__(StructuredLogger)
         bound.stream = self.stream
+        bound._writer = self._writer
         bound._logger = self._logger.bind(**context)
         return bound
 
@@ -89,8 +91,8 @@ class StructuredLogger:
         self._logger.error(event, **kwargs)
 
     def flush(self) -> None:
-        """Write out the lines still waiting for the end of this event-loop turn."""
-        _LineWriter.for_stream(self.stream).flush()
+        """Write out the lines still waiting to be written together (at most FLUSH_AFTER)."""
+        self._writer.flush()
 
 
 def _dumps(event: dict[str, Any], **kwargs: Any) -> str:

@@ -52,6 +52,7 @@ __all__ = [
     "named_queries",
     "connector_for",
     "positional_query",
+    "pg_named_arguments",
     "fetch_tolerantly",
     "Rows",
 ]
@@ -128,7 +129,8 @@ def _pg_arguments(statement: str, params: Mapping[str, Any]) -> tuple[str, tuple
         raise TypeError(f"statement needs parameter {missing}: {statement[:80]!r}") from None
 
 
-def _pg_named(name: str, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+def pg_named_arguments(name: str, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """The named PostgreSQL query as a `$1` driver takes it, and its values in parameter order."""
     return _pg_arguments(named_queries("postgres")[name], params)
 
 
@@ -262,11 +264,11 @@ class _PostgresTransaction:
         self.connection = connection
 
     async def fetch(self, query: str, **params: Any) -> Rows:
-        text, values = _pg_named(query, params)
+        text, values = pg_named_arguments(query, params)
         return [dict(record) for record in await self.connection.fetch(text, *values)]
 
     async def execute(self, query: str, **params: Any) -> int:
-        text, values = _pg_named(query, params)
+        text, values = pg_named_arguments(query, params)
         return _changed(await self.connection.execute(text, *values))
 
     async def execute_many(self, query: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -301,7 +303,7 @@ class PostgresConnector:
             return [dict(record) for record in await connection.fetch(text, *values)]
 
     async def execute(self, query: str, **params: Any) -> int:
-        text, values = _pg_named(query, params)
+        text, values = pg_named_arguments(query, params)
         async with self.database.connection() as connection:
             return _changed(await connection.execute(text, *values))
 

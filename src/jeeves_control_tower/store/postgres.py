@@ -30,7 +30,7 @@ from jeeves_protocols import DatabaseProtocol, FlowInterrupt, InterruptKind, Sto
 
 from ._driver_errors import DRIVER_ERRORS, any_db_errors, pg_errors, translate_pg_errors
 from .base import ANY_INTERRUPT, Finish, FinishOutcome, Guard
-from .connector import connector_for, positional_query
+from .connector import connector_for, pg_named_arguments, positional_query
 from .constants import WAKE_CHANNEL
 from .generic_sql import dollar, insert_statement, update_statement
 from .pg_group_commit import Batched, GroupCommit, ItemT, Outcome, ResultT
@@ -239,16 +239,18 @@ CreateItem = dict[str, Any]
 FinishItem = dict[str, Any]
 
 
-def _bind(name: str, item: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    """The named query as asyncpg takes it, and the item's values in its parameter order."""
-    text, order = positional_query("postgres", name)
-    return text, [item[key] for key in order]
+async def _fetch(connection: Any, name: str, params: Mapping[str, Any]) -> list[Any]:
+    """The named query on a writer connection (or a _ThroughProtocol), its parameters by name."""
+    text, values = pg_named_arguments(name, params)
+    rows: list[Any] = await connection.fetch(text, *values)
+    return rows
 
 
-def _bind_columns(name: str, items: list[dict[str, Any]]) -> tuple[str, list[list[Any]]]:
-    """A batch statement and one array per parameter: column `key` holds each item's `key`."""
+async def _fetch_columns(connection: Any, name: str, items: list[dict[str, Any]]) -> list[Any]:
+    """A batch statement with one array per parameter: column `key` holds each item's `key`."""
     text, order = positional_query("postgres", name)
-    return text, [[item[key] for item in items] for key in order]
+    rows: list[Any] = await connection.fetch(text, *([item[key] for item in items] for key in order))
+    return rows
 
 
 class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
@@ -259,10 +261,10 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
         return str(item["id"])
 
     async def one(self, connection: asyncpg.Connection, item: CreateItem) -> Optional[Mapping[str, Any]]:
-        if await connection.fetch(*_flat(_bind("create_interrupt", item))):
+        if await _fetch(connection, "create_interrupt", item):
             return None
         holder = {"key": item["idempotency_key"]}
-        rows = await connection.fetch(*_flat(_bind("get_by_idempotency_key", holder)))
+        rows = await _fetch(connection, "get_by_idempotency_key", holder)
         if not rows:  # the other writer's row vanished: only possible if someone deletes rows
             raise StoreError("idempotent create found neither a new nor an existing interrupt")
         return dict(rows[0])
@@ -270,7 +272,7 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
     async def many(
         self, connection: asyncpg.Connection, items: list[CreateItem]
     ) -> list[Outcome[Optional[Mapping[str, Any]]]]:
-        rows = await connection.fetch(*_flat(_bind_columns("create_interrupts", items)))
+        rows = await _fetch_columns(connection, "create_interrupts", items)
         inserted = {row["id"] for row in rows}
         # Committed: from here on a failure is reported per item, never retried.
         keys = [item["idempotency_key"] for item in items if item["id"] not in inserted]
@@ -278,7 +280,7 @@ class _Create(Batched[CreateItem, Optional[Mapping[str, Any]]]):
         failure: Optional[BaseException] = None
         if keys:
             try:
-                found = await connection.fetch(*_flat(_bind("get_by_idempotency_keys", {"keys": keys})))
+                found = await _fetch(connection, "get_by_idempotency_keys", {"keys": keys})
                 existing = {row["idempotency_key"]: dict(row) for row in found}
             except Exception as exc:
                 failure = exc
@@ -304,10 +306,10 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
     async def one(
         self, connection: asyncpg.Connection, item: FinishItem
     ) -> tuple[bool, Optional[Mapping[str, Any]]]:
-        rows = await connection.fetch(*_flat(_bind("finish_interrupt", item)))
+        rows = await _fetch(connection, "finish_interrupt", item)
         if rows:
             return True, dict(rows[0])
-        current = await connection.fetch(*_flat(_bind("get_interrupt", item)))
+        current = await _fetch(connection, "get_interrupt", item)
         return False, dict(current[0]) if current else None
 
     async def many(
@@ -317,7 +319,7 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         # key), the same for every batch; should two processes' batches still deadlock, the
         # server aborts one statement and its items are retried one by one.
         batch = [{**item, "kinds": ",".join(item["kinds"])} for item in items]  # one text per row
-        rows = await connection.fetch(*_flat(_bind_columns("finish_interrupts", batch)))
+        rows = await _fetch_columns(connection, "finish_interrupts", batch)
         finished = {row["id"]: dict(row) for row in rows}
         # Committed. The losers are read after the commit, like `one` does, so a row another
         # transaction changed meanwhile shows its final state, not this statement's snapshot.
@@ -326,7 +328,7 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
         failure: Optional[BaseException] = None
         if lost:
             try:
-                found = await connection.fetch(*_flat(_bind("get_interrupts", {"ids": lost})))
+                found = await _fetch(connection, "get_interrupts", {"ids": lost})
                 current = {row["id"]: dict(row) for row in found}
             except Exception as exc:
                 failure = exc
@@ -340,12 +342,6 @@ class _Finish(Batched[FinishItem, tuple[bool, Optional[Mapping[str, Any]]]]):
             else:
                 outcomes.append((False, current.get(interrupt_id)))
         return outcomes
-
-
-def _flat(bound: tuple[str, list[Any]]) -> list[Any]:
-    """(statement, values) as fetch's positional arguments."""
-    text, values = bound
-    return [text, *values]
 
 
 class _ThroughProtocol:

@@ -13,4 +13,4 @@ SELECT * FROM jeeves_api_tokens WHERE token_hash = :token_hash;
 SELECT * FROM jeeves_api_tokens ORDER BY created_at, id;
 
 -- name: revoke_token
-UPDATE jeeves_api_tokens SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL RETURNING id;
+UPDATE jeeves_api_tokens SET revoked_at = :at WHERE id = :id AND revoked_at IS NULL RETURNING *;
