@@ -84,6 +84,10 @@ class TokenRegistry(ABC):
         """A new token for `user_id` with `role`: (the secret, shown once; its record)."""
         if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 255:
             raise InvalidInterruptError("user_id must be a non-empty string", field="user_id")
+        if not _storable(user_id):
+            raise InvalidInterruptError(
+                "user_id holds a NUL or a lone surrogate, which no store can keep", field="user_id"
+            )
         try:
             role = Role(role)
         except ValueError:
@@ -117,6 +121,8 @@ class TokenRegistry(ABC):
 
     async def revoke(self, token_id: str) -> Optional[TokenRecord]:
         """Revoke a live token by id: its record as revoked, or None if there is no such live token."""
+        if not _storable(token_id):  # no store holds such an id (PostgreSQL would refuse to bind it)
+            return None
         revoked = await self._revoke(token_id, format_time(utc_now()))
         # Whether or not it was live here: another instance may have revoked it already.
         for token_hash in [h for h, (_, record) in self._confirmed.items() if record.id == token_id]:
@@ -184,6 +190,13 @@ class SQLTokens(TokenRegistry):
     async def _revoke(self, token_id: str, at: str) -> Optional[TokenRecord]:
         rows = await self.connector.fetch("revoke_token", id=token_id, at=at)
         return _record(rows[0]) if rows else None
+
+
+def _storable(value: str) -> bool:
+    # Imported here: services/ sits above this module (it opens the backend that makes tokens).
+    from .services.validation import could_be_stored
+
+    return could_be_stored(value)
 
 
 def _record(row: Any) -> TokenRecord:

@@ -61,6 +61,19 @@ async def test_bad_token_requests_change_nothing(tokens: TokenRegistry) -> None:
     assert await tokens.list() == []
 
 
+@pytest.mark.parametrize("unstorable", ["a\x00b", "\ud800"])
+async def test_an_id_no_store_can_hold_is_refused_or_not_found_never_a_store_error(
+    tokens: TokenRegistry, unstorable: str
+) -> None:
+    """PostgreSQL cannot bind a NUL: such a user or token id is bad input (or names no token) on
+    every store alike, never a 503."""
+    with pytest.raises(InvalidInterruptError) as refused:
+        await tokens.create(unstorable, "agent")
+    assert refused.value.field == "user_id"
+    assert not await tokens.revoke(unstorable)
+    assert await tokens.list() == []
+
+
 def test_only_a_hash_is_kept() -> None:
     assert hash_token("jct_abc") != "jct_abc" and len(hash_token("jct_abc")) == 64
 
