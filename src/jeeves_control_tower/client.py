@@ -14,13 +14,19 @@ slow down (429) or could not be reached.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Dict, List, Optional
+from urllib.parse import quote
 
 import httpx
+from typing_extensions import Unpack
 
 from jeeves_protocols import (
+    ApprovalError,
+    ApprovalMismatchError,
+    ApprovalNotGrantedError,
+    ApprovalUsedError,
     FlowInterrupt,
     IdempotencyConflictError,
     InterruptError,
@@ -33,11 +39,15 @@ from jeeves_protocols import (
     InvalidInterruptError,
     InvalidResponseError,
     ResponderMismatchError,
+    SelfApprovalError,
     StoreError,
     WaitTimeoutError,
 )
+from jeeves_protocols.interrupts import parse_time
 
+from .services.approvals import ApprovalRules, require_rule_names
 from .services.helpers import InterruptCreationHelpers
+from .store.base import InterruptEvent
 
 __all__ = [
     "RemoteInterruptService",
@@ -69,6 +79,12 @@ class ServerUnavailableError(StoreError):
     code = "server_unavailable"
 
 
+#: The approval errors by their problem code.
+_APPROVAL_ERRORS: dict[str, type[ApprovalError]] = {
+    error.code: error for error in (ApprovalNotGrantedError, ApprovalMismatchError, ApprovalUsedError)
+}
+
+
 def error_from_problem(status: int, problem: Dict[str, Any]) -> InterruptError:
     """The typed exception a problem document stands for."""
     code = problem.get("code")
@@ -91,6 +107,11 @@ def error_from_problem(status: int, problem: Dict[str, Any]) -> InterruptError:
         return InvalidResponseError(detail, field=field)
     if code == "responder_mismatch":
         return ResponderMismatchError(interrupt_id, "")
+    if code == "self_approval_forbidden":
+        return SelfApprovalError(interrupt_id, None, detail)
+    approval_error = _APPROVAL_ERRORS.get(str(code))
+    if approval_error is not None:
+        return approval_error(interrupt_id, detail)
     if code == "wait_timeout":
         return WaitTimeoutError(interrupt_id, float(problem.get("timeout") or 0))
     if status in (401, 403):
@@ -180,7 +201,11 @@ class RemoteInterruptService(InterruptCreationHelpers):
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
+        **rules: Unpack[ApprovalRules],
     ) -> FlowInterrupt:
+        """As InterruptService's. The server records the token's user as `created_by` (a
+        `created_by` given here is not sent: a client cannot claim to be someone else)."""
+        require_rule_names(rules, "create_interrupt")
         body: Dict[str, Any] = {
             "kind": InterruptKind(kind).value,
             "request_id": request_id,
@@ -194,6 +219,9 @@ class RemoteInterruptService(InterruptCreationHelpers):
             "data": data,
             "ttl_seconds": ttl.total_seconds() if ttl is not None else None,
             "idempotency_key": idempotency_key,
+            "on_expire": rules.get("on_expire"),
+            "forbid_self_approval": rules.get("forbid_self_approval"),
+            "response_schema": rules.get("response_schema"),
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return FlowInterrupt.from_db_row(await self._call("POST", "/v1/interrupts", json=body))
@@ -295,6 +323,57 @@ class RemoteInterruptService(InterruptCreationHelpers):
                 if deadline is not None and time.monotonic() >= deadline:
                     raise WaitTimeoutError(interrupt_id, float(timeout or 0)) from None
 
+    # -- approvals and history -------------------------------------------------------------
+
+    async def verify_approval(self, interrupt_id: str, action: Dict[str, Any]) -> FlowInterrupt:
+        """As InterruptService.verify_approval: the interrupt, or the typed ApprovalError."""
+        path = f"/v1/interrupts/{interrupt_id}/verify"
+        return FlowInterrupt.from_db_row(await self._call("POST", path, json={"action": action}))
+
+    async def consume(self, interrupt_id: str, action: Dict[str, Any]) -> FlowInterrupt:
+        """As InterruptService.consume: the approval is used once; a replay raises ApprovalUsedError."""
+        path = f"/v1/interrupts/{interrupt_id}/consume"
+        return FlowInterrupt.from_db_row(await self._call("POST", path, json={"action": action}))
+
+    async def get_history(
+        self,
+        interrupt_id: Optional[str] = None,
+        *,
+        request_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+    ) -> List[InterruptEvent]:
+        """As InterruptService.get_history: the journal events, oldest first."""
+        if sum(key is not None for key in (interrupt_id, request_id, session_id)) != 1:
+            raise InvalidInterruptError(
+                "get_history takes exactly one of interrupt_id, request_id and session_id",
+                field="interrupt_id",
+            )
+        if interrupt_id is not None:
+            page = await self._call("GET", f"/v1/interrupts/{quote(interrupt_id, safe='')}/history")
+        elif session_id is not None:
+            page = await self._call("GET", f"/v1/sessions/{quote(session_id, safe='')}/history")
+        else:
+            page = await self._call("GET", "/v1/history", params={"request_id": request_id})
+        return [
+            InterruptEvent(
+                item["seq"], item["type"], item["sequence"],
+                FlowInterrupt.from_db_row(item["interrupt"]), _time(item["created_at"]),
+            )
+            for item in page["items"]
+        ]
+
+    async def pending_summary(self) -> Dict[str, Any]:
+        """Who waits on what (admin tokens): the counts as the API gives them."""
+        summary: Dict[str, Any] = await self._call("GET", "/v1/pending/summary")
+        return summary
+
     async def me(self) -> Dict[str, str]:
         identity: Dict[str, str] = await self._call("GET", "/v1/me")
         return identity
+
+
+def _time(value: str) -> datetime:
+    moment = parse_time(value)
+    if moment is None:
+        raise StoreError(f"the server sent no time where one belongs: {value!r}")
+    return moment

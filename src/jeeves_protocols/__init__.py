@@ -1,8 +1,12 @@
 """jeeves_protocols: the contract of jeeves-control-tower. Standard library only, no I/O."""
 
 from .config import DEFAULT_INTERRUPT_CONFIGS, InterruptConfig
-from .enums import TERMINAL_STATUSES, InterruptKind, InterruptStatus
+from .enums import TERMINAL_STATUSES, InterruptKind, InterruptStatus, Resolution
 from .errors import (
+    ApprovalError,
+    ApprovalMismatchError,
+    ApprovalNotGrantedError,
+    ApprovalUsedError,
     CorruptInterruptError,
     IdempotencyConflictError,
     InterruptError,
@@ -12,6 +16,7 @@ from .errors import (
     InvalidInterruptError,
     InvalidResponseError,
     ResponderMismatchError,
+    SelfApprovalError,
     StoreError,
     WaitTimeoutError,
 )
@@ -19,6 +24,10 @@ from .interrupts import FlowInterrupt, InterruptResponse
 from .protocols import DatabaseProtocol, LoggerProtocol, OTelAdapterProtocol, WebhookServiceProtocol
 
 __all__ = [
+    "ApprovalError",
+    "ApprovalMismatchError",
+    "ApprovalNotGrantedError",
+    "ApprovalUsedError",
     "CorruptInterruptError",
     "DatabaseProtocol",
     "DEFAULT_INTERRUPT_CONFIGS",
@@ -36,7 +45,9 @@ __all__ = [
     "InvalidResponseError",
     "LoggerProtocol",
     "OTelAdapterProtocol",
+    "Resolution",
     "ResponderMismatchError",
+    "SelfApprovalError",
     "StoreError",
     "TERMINAL_STATUSES",
     "WaitTimeoutError",

@@ -27,6 +27,12 @@ class InterruptConfig:
     require_response: bool = True
     webhook_event: str = "interrupt.created"
     allowed_responses: list[str] = field(default_factory=list)
+    #: What the expiry of an unanswered interrupt does: "expire" (the default), or for
+    #: confirmations and reviews "reject" (approved=False / decision "reject") or "approve".
+    #: The outcome shows in `FlowInterrupt.resolution` ("auto_rejected", "auto_approved").
+    on_expire: str = "expire"
+    #: Refuse answers from the principal that raised the interrupt (its `created_by`).
+    forbid_self_approval: bool = False
 
     @property
     def explicit_fields(self) -> frozenset[str]:

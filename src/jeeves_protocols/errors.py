@@ -7,6 +7,11 @@
     ├── InterruptNotPendingError     the interrupt already left pending; `.status` says where it is
     │   └── InterruptExpiredError    ... because its time ran out
     ├── ResponderMismatchError       the responder is not the user the interrupt is for
+    │   └── SelfApprovalError        ... because they raised it, and its policy forbids that
+    ├── ApprovalError                an approval does not cover what the agent is about to do
+    │   ├── ApprovalNotGrantedError  nothing was approved: pending, rejected, cancelled, expired
+    │   ├── ApprovalMismatchError    the action differs from the one approved (tampered or edited)
+    │   └── ApprovalUsedError        the approval was already consumed (a replay)
     ├── InvalidResponseError         the response does not fit the kind; `.field` names what is needed
     ├── WaitTimeoutError             wait_for_response gave up (also a TimeoutError)
     └── StoreError                   the storage backend failed; the operation did not happen
@@ -16,7 +21,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from .enums import InterruptStatus
 
@@ -28,6 +33,11 @@ __all__ = [
     "InterruptNotPendingError",
     "InterruptExpiredError",
     "ResponderMismatchError",
+    "SelfApprovalError",
+    "ApprovalError",
+    "ApprovalNotGrantedError",
+    "ApprovalMismatchError",
+    "ApprovalUsedError",
     "InvalidResponseError",
     "WaitTimeoutError",
     "StoreError",
@@ -111,6 +121,51 @@ class ResponderMismatchError(InterruptError):
             f"user {responder_id!r} may not respond to interrupt {interrupt_id!r}",
             interrupt_id=interrupt_id,
         )
+
+
+class SelfApprovalError(ResponderMismatchError):
+    """The interrupt's policy forbids its creator to answer it."""
+
+    code = "self_approval_forbidden"
+
+    def __init__(self, interrupt_id: str, responder_id: Optional[str], message: Optional[str] = None) -> None:
+        self.interrupt_id = interrupt_id
+        self.responder_id = responder_id or ""  # "": the answer named no responder
+        why = (
+            f"{responder_id!r} raised it and may not answer it"
+            if responder_id is not None
+            else "an answer must name its responder"
+        )
+        message = message or f"interrupt {interrupt_id!r} forbids self-approval: {why}"
+        InterruptError.__init__(self, message, interrupt_id=interrupt_id)
+
+
+class ApprovalError(InterruptError):
+    """The approval does not cover this action."""
+
+    code = "approval_invalid"
+
+    def __init__(self, interrupt_id: str, message: Optional[str] = None) -> None:
+        self.interrupt_id = interrupt_id
+        super().__init__(message, interrupt_id=interrupt_id)
+
+
+class ApprovalNotGrantedError(ApprovalError):
+    """The interrupt holds no approval: it is pending, rejected, cancelled or expired."""
+
+    code = "not_approved"
+
+
+class ApprovalMismatchError(ApprovalError):
+    """The action is not the one the approval covers."""
+
+    code = "approval_mismatch"
+
+
+class ApprovalUsedError(ApprovalError):
+    """The approval was already used."""
+
+    code = "approval_used"
 
 
 class InvalidResponseError(InterruptError, ValueError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn, Optional
 
-from .enums import InterruptKind, InterruptStatus
+from .enums import RESOLUTION_BY_STATUS, InterruptKind, InterruptStatus, Resolution
 from .errors import CorruptInterruptError
 
 __all__ = [
@@ -26,9 +26,11 @@ _REQUIRED_COLUMNS = ("id", "kind", "request_id", "user_id", "session_id")
 #: In FlowInterrupt's field order: request_id .. message positionally, then the tracing ones.
 _TEXT_COLUMNS = (
     "request_id", "user_id", "session_id", "envelope_id", "question", "message",
-    "trace_id", "span_id", "idempotency_key",
+    "trace_id", "span_id", "idempotency_key", "created_by", "action_hash", "resolution",
 )
-_TIME_COLUMNS = ("created_at", "expires_at", "resolved_at")
+_TIME_COLUMNS = ("created_at", "expires_at", "resolved_at", "consumed_at")
+#: The response's text fields, in InterruptResponse's field order.
+_RESPONSE_TEXTS = ("text", "decision", "responder_id", "action_hash", "token_id", "via")
 _TEXT_TYPES = frozenset({str, type(None)})
 
 #: The deepest `data` (objects and arrays, the object itself being level 1) a stored row may
@@ -70,6 +72,7 @@ def parse_time(value: Any) -> Optional[datetime]:
 
 _KINDS = {kind.value: kind for kind in InterruptKind}
 _STATUSES = {status.value: status for status in InterruptStatus}
+_RESOLUTIONS = {resolution.value: resolution for resolution in Resolution}
 
 
 class _Unreadable(Exception):
@@ -187,6 +190,16 @@ def _time(value: Any, column: str) -> Optional[datetime]:
         raise _Unreadable(column, f"not a time ({exc})") from None
 
 
+def _resolution(value: Optional[str], status: InterruptStatus) -> Optional[Resolution]:
+    """The stored resolution, or the one its status implies (rows from before resolutions)."""
+    if value is None:
+        return RESOLUTION_BY_STATUS.get(status)
+    resolution = _RESOLUTIONS.get(value)
+    if resolution is None:
+        raise _Unreadable("resolution", f"unknown resolution {_describe(value)}")
+    return resolution
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -204,6 +217,13 @@ class InterruptResponse:
     received_at: Optional[datetime] = None
     #: Who answered, when the responder identified themselves.
     responder_id: Optional[str] = None
+    #: The SHA-256 of the action this answer approved (set by the service on approvals; see
+    #: `InterruptService.verify_approval`): the proposed action's, or the edited one's.
+    action_hash: Optional[str] = None
+    #: The API token the answer came with (None: the library, in process).
+    token_id: Optional[str] = None
+    #: The route the answer took: "library", "api", "cli" or "inbox".
+    via: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The set fields only, plus `received_at` (now, if the response was not yet received)."""
@@ -218,6 +238,12 @@ class InterruptResponse:
             result["data"] = self.data
         if self.responder_id is not None:
             result["responder_id"] = self.responder_id
+        if self.action_hash is not None:
+            result["action_hash"] = self.action_hash
+        if self.token_id is not None:
+            result["token_id"] = self.token_id
+        if self.via is not None:
+            result["via"] = self.via
         result["received_at"] = format_time(self.received_at or utc_now())
         return result
 
@@ -239,12 +265,11 @@ class InterruptResponse:
         approved = value.get("approved")
         if approved is not None and not isinstance(approved, bool):
             raise _Unreadable("response.approved", f"must be true, false or null, not {_describe(approved)}")
-        text, decision, responder_id = value.get("text"), value.get("decision"), value.get("responder_id")
-        if not (text.__class__ in _TEXT_TYPES and decision.__class__ in _TEXT_TYPES
-                and responder_id.__class__ in _TEXT_TYPES) or (  # inline: every answered row comes here
-            not all(v is None or v.isascii() or _has_utf8(v) for v in (text, decision, responder_id))
+        texts = [value.get(name) for name in _RESPONSE_TEXTS]
+        if not all(v.__class__ in _TEXT_TYPES for v in texts) or (  # inline: every answered row comes here
+            not all(v is None or v.isascii() or _has_utf8(v) for v in texts)
         ):
-            for name in ("text", "decision", "responder_id"):
+            for name in _RESPONSE_TEXTS:
                 _text(value.get(name), f"response.{name}")  # raises, naming the field
         try:
             received_at = parse_time(value.get("received_at"))
@@ -252,12 +277,12 @@ class InterruptResponse:
             _time(value.get("received_at"), "response.received_at")  # raises, naming the field
             raise
         return cls(
-            text=text,
-            approved=approved,
-            decision=decision,
-            data=_json_object(value.get("data"), "response.data") or {},
-            received_at=received_at,
-            responder_id=responder_id,
+            texts[0],
+            approved,
+            texts[1],
+            _json_object(value.get("data"), "response.data") or {},
+            received_at,
+            *texts[2:],
         )
 
 
@@ -293,6 +318,25 @@ class FlowInterrupt:
     #: The caller's key that makes creation idempotent (see `create_interrupt`).
     idempotency_key: Optional[str] = None
 
+    # Approvals (all opt-in; see docs in the README's "Approvals" section)
+    #: The principal that raised the interrupt (an API token's user; None: the library, unnamed).
+    created_by: Optional[str] = None
+    #: The approval rules fixed at creation: `on_expire`, `forbid_self_approval`,
+    #: `response_schema`. Empty: none, the seed's behaviour.
+    policy: dict[str, Any] = field(default_factory=dict)
+    #: SHA-256 of the canonical JSON of `data["action"]` (or of `data`), for approvals: what an
+    #: answer is bound to (`verify_approval`).
+    action_hash: Optional[str] = None
+    #: How it ended (None while pending): answered, cancelled, expired, auto_rejected, auto_approved.
+    resolution: Optional[Resolution] = None
+    #: When the agent used the approval (`consume`): an approval is used once.
+    consumed_at: Optional[datetime] = None
+
+    def __post_init__(self) -> None:
+        # An ended interrupt always says how: one built with a status alone ended by it.
+        if self.resolution is None and self.status is not InterruptStatus.PENDING:
+            self.resolution = RESOLUTION_BY_STATUS.get(self.status)
+
     def is_due(self, now: datetime) -> bool:
         """Pending but past its expiry: it must not be answered or listed as pending any more."""
         return (
@@ -321,6 +365,11 @@ class FlowInterrupt:
             "trace_id": self.trace_id,
             "span_id": self.span_id,
             "idempotency_key": self.idempotency_key,
+            "created_by": self.created_by,
+            "policy": self.policy,
+            "action_hash": self.action_hash,
+            "resolution": self.resolution.value if self.resolution is not None else None,
+            "consumed_at": format_time(self.consumed_at) if self.consumed_at else None,
         }
 
     def to_db_row(self) -> dict[str, Any]:
@@ -330,6 +379,7 @@ class FlowInterrupt:
         row["response"] = (
             json.dumps(row["response"], separators=(",", ":")) if self.response is not None else None
         )
+        row["policy"] = json.dumps(self.policy, separators=(",", ":")) if self.policy else None
         return row
 
     @classmethod
@@ -387,10 +437,12 @@ class FlowInterrupt:
                 for name in _TEXT_COLUMNS:
                     _text(row.get(name), name)  # raises, naming the column
         response = _json_object(row.get("response"), "response")
+        policy = row.get("policy")
         try:
             created_at = parse_time(row.get("created_at"))
             expires_at = parse_time(row.get("expires_at"))
             resolved_at = parse_time(row.get("resolved_at"))
+            consumed_at = parse_time(row.get("consumed_at"))
         except (TypeError, ValueError, OverflowError):  # the last: datetime.min in a +hh zone
             for name in _TIME_COLUMNS:
                 _time(row.get(name), name)  # raises, naming the column
@@ -413,6 +465,11 @@ class FlowInterrupt:
             trace_id=texts[6],
             span_id=texts[7],
             idempotency_key=texts[8],
+            created_by=texts[9],
+            policy=_json_object(policy, "policy") or {} if policy is not None else {},
+            action_hash=texts[10],
+            resolution=_resolution(texts[11], status),
+            consumed_at=consumed_at,
         )
 
     @classmethod

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.bench
 SEED_QUERY_INDEX: dict[str, tuple[str, dict[str, Any]]] = {
     "pending_for_session": ("jeeves_interrupts_pending_session", {"session_id": "s", "now": "x", "kinds": None}),
     "pending_for_request": ("jeeves_interrupts_pending_request", {"request_id": "r", "now": "x"}),
-    "expire_due": ("jeeves_interrupts_pending_expiry", {"now": "x", "limit": 10}),
+    "expire_due": ("jeeves_interrupts_pending_expiry", {"now": "x", "received_at": "x", "limit": 10}),
     "get_interrupt": ("sqlite_autoindex_jeeves_interrupts_1", {"id": "x"}),
     "get_by_idempotency_key": ("jeeves_interrupts_idempotency_key", {"key": "k"}),
 }

@@ -54,7 +54,7 @@ async def test_sqlite_schema(tmp_path: Path) -> None:
     plans = {
         "pending_for_session": {"session_id": "s", "now": "x", "kinds": None},
         "pending_for_request": {"request_id": "r", "now": "x"},
-        "expire_due": {"now": "x", "limit": 10},
+        "expire_due": {"now": "x", "received_at": "x", "limit": 10},
     }
     for name, params in plans.items():
         steps = [str(row[3]) for row in connection.execute("EXPLAIN QUERY PLAN " + q[name], params)]

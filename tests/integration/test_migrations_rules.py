@@ -65,7 +65,7 @@ async def test_sqlite_partial_indexes_and_hot_query_plans(tmp_path: Path) -> Non
         params: dict[str, dict[str, Any]] = {
             "pending_for_session": {"session_id": "s", "now": "x", "kinds": None},
             "pending_for_request": {"request_id": "r", "now": "x"},
-            "expire_due": {"now": "x", "limit": 10},
+            "expire_due": {"now": "x", "received_at": "x", "limit": 10},
         }
         for name, index in HOT_QUERY_INDEX.items():
             steps = [str(row[3]) for row in connection.execute("EXPLAIN QUERY PLAN " + q[name], params[name])]
@@ -146,7 +146,7 @@ async def test_postgres_reapplying_changes_nothing_and_plans_use_their_index(pg_
         params: dict[str, tuple[Any, ...]] = {
             "pending_for_session": ("s", now, None),
             "pending_for_request": ("r", now),
-            "expire_due": (now, 10),
+            "expire_due": (now, 10, "2026-01-01T00:00:00.000000+00:00"),
         }
         for name, index in HOT_QUERY_INDEX.items():
             # Named parameters become $n in the order they first appear, as the connector binds them.

@@ -24,10 +24,10 @@ async def test_the_sweep_plan_follows_the_table_as_it_grows(pg_dsn: str) -> None
             assert await connection.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
             # What asyncpg does with every query: a prepared statement, executed again and again.
             sweep, parameters = positional_query("postgres", "expire_due")
-            assert parameters == ("now", "limit")
-            await connection.execute("PREPARE sweep(timestamptz, int) AS " + sweep)
+            assert parameters == ("now", "limit", "received_at")
+            await connection.execute("PREPARE sweep(timestamptz, int, text) AS " + sweep)
             for _ in range(8):  # past PostgreSQL's five custom plans before it may go generic
-                await connection.execute("EXECUTE sweep(now(), 1000)")
+                await connection.execute("EXECUTE sweep(now(), 1000, '')")
             now = datetime.now(UTC)
             await connection.copy_records_to_table(
                 "jeeves_interrupts",
@@ -40,7 +40,7 @@ async def test_the_sweep_plan_follows_the_table_as_it_grows(pg_dsn: str) -> None
                          "expires_at"],
             )
             plan = "\n".join(
-                row[0] for row in await connection.fetch("EXPLAIN EXECUTE sweep(now(), 1000)")
+                row[0] for row in await connection.fetch("EXPLAIN EXECUTE sweep(now(), 1000, '')")
             )
     # The due rows come from the partial expiry index and are updated where they lie (by ctid).
     # A generic plan made on the empty table instead joined them against a walk of every pending

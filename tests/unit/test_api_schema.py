@@ -70,7 +70,9 @@ def _state_dependent(case: schemathesis.Case, response: Any) -> bool:
     except ValueError:
         return False
     detail = str(body.get("detail", ""))
-    fits_kind = case.operation.path.endswith("/respond") and " needs a response with " in detail
+    answering = case.operation.path.endswith("/respond")
+    # The answer must fit the kind, and the response_schema the interrupt was created with.
+    fits_kind = answering and (" needs a response with " in detail or "response_schema" in detail)
     foreign_cursor = body.get("field") == "cursor" and "not one this API returned" in detail
     # A webhook URL of the right form that names an address the guard refuses (loopback, private).
     where_it_points = body.get("field") == "url" and ("address" in detail or "resolve" in detail)

@@ -94,9 +94,12 @@ def test_interrupt_config_class_defaults() -> None:
     assert (config.default_ttl, config.auto_expire, config.require_response) == (None, True, True)
     assert (config.webhook_event, config.allowed_responses) == ("interrupt.created", [])
     assert dataclasses.is_dataclass(config)
+    # The seed's five, in its order (positional use keeps working), then the approval rules.
     assert list(inspect.signature(InterruptConfig).parameters) == [
         "default_ttl", "auto_expire", "require_response", "webhook_event", "allowed_responses",
+        "on_expire", "forbid_self_approval",
     ]
+    assert (config.on_expire, config.forbid_self_approval) == ("expire", False)
 
 
 def test_merge_keeps_unset_fields_and_takes_explicit_defaults() -> None:

@@ -321,7 +321,7 @@ def test_floats_that_json_can_carry_still_read() -> None:
 def test_the_api_writes_an_interrupt_exactly_as_its_response_model_would(interrupt: FlowInterrupt) -> None:
     """The routes answer `_out(interrupt)` without validating it through InterruptOut: it must be
     what that validation gives, field for field and in the same order."""
-    from jeeves_control_tower.api.routes import _out
+    from jeeves_control_tower.api.routes import interrupt_out as _out
 
     modelled = InterruptOut.model_validate(interrupt.to_dict()).model_dump(mode="json")
     direct = _out(interrupt)

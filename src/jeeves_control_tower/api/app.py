@@ -17,6 +17,7 @@ from jeeves_protocols import InterruptError
 
 from ..services.interrupt_service import InterruptService
 from ..tokens import TokenRegistry
+from . import approvals as approval_routes
 from . import events, routes
 from . import tokens as token_routes
 from . import webhooks as webhook_routes
@@ -104,6 +105,7 @@ def create_app(
     app.add_middleware(BoundedRequests)  # refused before anything else runs
     app.add_middleware(RequestLog, access_log=settings.access_log)  # outermost: sees every reply
     app.include_router(routes.router)
+    app.include_router(approval_routes.router)
     app.include_router(events.router)
     app.include_router(webhook_routes.router)
     app.include_router(token_routes.router)

@@ -31,6 +31,8 @@ __all__ = [
 class Principal:
     user_id: str
     role: Role
+    #: The token the caller presented (None: made in process, not from a token).
+    token_id: Optional[str] = None
 
     def sees(self, interrupt: FlowInterrupt) -> bool:
         return self.role is not Role.RESPONDER or interrupt.user_id == self.user_id
@@ -83,7 +85,7 @@ async def authenticate(request: Request, *, allow_query: bool = False) -> Princi
     limiter: Optional[RateLimiter] = request.app.state.rate_limiter
     if limiter is not None and not limiter.allow(record.id):
         raise ApiError(429, "rate_limited", "too many requests; slow down", {"Retry-After": "1"})
-    principal = Principal(record.user_id, record.role)
+    principal = Principal(record.user_id, record.role, record.id)
     request.state.principal = principal
     return principal
 

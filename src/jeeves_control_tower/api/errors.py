@@ -21,6 +21,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jeeves_protocols import (
+    ApprovalError,
     CorruptInterruptError,
     IdempotencyConflictError,
     InterruptError,
@@ -55,7 +56,9 @@ STATUS_FOR: tuple[tuple[type[InterruptError], int], ...] = (
     (InvalidResponseError, 422),
     (InterruptNotFoundError, 404),
     (InterruptNotPendingError, 409),
-    (ResponderMismatchError, 403),
+    (ResponderMismatchError, 403),  # SelfApprovalError too
+    # The interrupt's state does not permit the use: not approved, another action, used already.
+    (ApprovalError, 409),
     (WaitTimeoutError, 408),
     # Not 503: a retry cannot help a row that is stored unreadable; it needs an operator.
     (CorruptInterruptError, 500),

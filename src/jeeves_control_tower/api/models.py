@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, SkipValidation, StringConstraints
@@ -10,7 +10,7 @@ from pydantic.config import JsonDict
 from pydantic_core import core_schema
 from typing_extensions import TypeAliasType
 
-from jeeves_protocols import InterruptKind, InterruptStatus
+from jeeves_protocols import InterruptKind, InterruptStatus, Resolution
 
 from ..services import validation as check
 
@@ -104,8 +104,24 @@ def _data(what: str) -> Any:
 MAX_TTL_SECONDS = check.MAX_TTL_SECONDS
 
 
+#: The kinds whose expiry can only expire them: on_expire reject/approve needs an action to judge.
+_EXPIRE_ONLY_KINDS = [
+    kind.value
+    for kind in InterruptKind
+    if kind not in (InterruptKind.CONFIRMATION, InterruptKind.AGENT_REVIEW)
+]
+
+
 class CreateInterrupt(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [{
+                "if": {"properties": {"kind": {"enum": _EXPIRE_ONLY_KINDS}}, "required": ["kind"]},
+                "then": {"properties": {"on_expire": {"enum": ["expire", None]}}},
+            }]
+        },
+    )
 
     kind: InterruptKind
     request_id: str = Field(min_length=1, max_length=check.MAX_ID_LENGTH, pattern=ID_PATTERN)
@@ -124,6 +140,19 @@ class CreateInterrupt(BaseModel):
         description="Seconds until it expires; omitted: the kind's default.",
     )
     idempotency_key: Optional[str] = _id("A retry with the same key and request returns the first interrupt.")
+    on_expire: Optional[Literal["expire", "reject", "approve"]] = Field(
+        default=None,
+        description="What its expiry does: expire (the default), or for a confirmation or review reject "
+        "or approve it (resolution auto_rejected / auto_approved). Omitted: the kind's config.",
+    )
+    forbid_self_approval: Optional[bool] = Field(
+        default=None,
+        strict=True,
+        description="Refuse answers from the token's user that creates it. Omitted: the kind's config.",
+    )
+    response_schema: Data = _data(
+        "A JSON Schema the answer's `data` must match (edit-and-approve: the edited action)."
+    )
 
 
 class RespondBody(BaseModel):
@@ -148,6 +177,9 @@ class ResponseOut(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     received_at: Optional[str] = None
     responder_id: Optional[str] = None
+    action_hash: Optional[str] = None
+    token_id: Optional[str] = None
+    via: Optional[str] = None
 
 
 class InterruptOut(BaseModel):
@@ -168,6 +200,37 @@ class InterruptOut(BaseModel):
     trace_id: Optional[str] = None
     span_id: Optional[str] = None
     idempotency_key: Optional[str] = None
+    created_by: Optional[str] = None
+    policy: dict[str, Any] = Field(default_factory=dict)
+    action_hash: Optional[str] = None
+    resolution: Optional[Resolution] = None
+    consumed_at: Optional[str] = None
+
+
+class ActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Data = _data("The action the agent is about to execute, as it will execute it.")
+
+
+class EventOut(BaseModel):
+    seq: int
+    type: str
+    sequence: int
+    created_at: str
+    interrupt: InterruptOut
+
+
+class History(BaseModel):
+    items: list[EventOut]
+
+
+class PendingSummaryOut(BaseModel):
+    at: str
+    total: int
+    by_kind: dict[str, int]
+    by_user: dict[str, int]
+    by_age: dict[str, int]
 
 
 class InterruptPage(BaseModel):

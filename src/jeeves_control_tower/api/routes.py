@@ -71,10 +71,13 @@ def _service(request: Request) -> InterruptService:
 #: ResponseOut's fields, in its order, as its model fills the ones an answer leaves unset.
 _RESPONSE_FIELDS: dict[str, Any] = {
     "text": None, "approved": None, "decision": None, "data": {}, "received_at": None, "responder_id": None,
+    "action_hash": None, "token_id": None, "via": None,
 }
+#: The routes an answer may say it took (header X-Jeeves-Via); anything else is recorded as "api".
+ANSWER_ROUTES = frozenset({"api", "cli", "inbox"})
 
 
-def _out(interrupt: FlowInterrupt) -> dict[str, Any]:
+def interrupt_out(interrupt: FlowInterrupt) -> dict[str, Any]:
     """The InterruptOut form of an interrupt the service returned, built directly: exactly what
     validating `to_dict()` through the model gives (a test holds them equal), without paying for
     a validation of what the service itself made."""
@@ -86,7 +89,7 @@ def _out(interrupt: FlowInterrupt) -> dict[str, Any]:
 
 def _json(interrupt: FlowInterrupt, status_code: int = 200) -> JSONResponse:
     """The route's answer as is: FastAPI passes a Response through without the response model."""
-    return JSONResponse(_out(interrupt), status_code)
+    return JSONResponse(interrupt_out(interrupt), status_code)
 
 
 @router.get("/me", response_model=Me, responses=problems())
@@ -108,6 +111,7 @@ async def me(request: Request) -> dict[str, str]:
     dependencies=[allow(Role.AGENT)],
 )
 async def create_interrupt(body: CreateInterrupt, request: Request) -> JSONResponse:
+    principal = await authenticate(request)  # recorded as the interrupt's creator
     interrupt, created = await _service(request).create_or_replay(
         body.kind,
         body.request_id,
@@ -117,6 +121,10 @@ async def create_interrupt(body: CreateInterrupt, request: Request) -> JSONRespo
         question=body.question,
         message=body.message,
         data=body.data,
+        created_by=principal.user_id,
+        on_expire=body.on_expire,
+        forbid_self_approval=body.forbid_self_approval,
+        response_schema=body.response_schema,
         ttl=timedelta(seconds=body.ttl_seconds) if body.ttl_seconds is not None else None,
         idempotency_key=body.idempotency_key,
     )
@@ -172,7 +180,7 @@ async def list_interrupts(
     )
     page = found[:limit]
     return {
-        "items": [_out(interrupt) for interrupt in page],
+        "items": [interrupt_out(interrupt) for interrupt in page],
         "next_cursor": encode_cursor(page[-1]) if len(found) > limit else None,
         "journal_position": position,
     }
@@ -230,6 +238,8 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSO
         decision=body.decision,
         data=body.data or {},
         responder_id=principal.user_id,
+        token_id=principal.token_id,
+        via=_answer_route(request),
     )
     # A responder answers as themselves (the service checks it is their interrupt, atomically);
     # an admin may answer anyone's, recorded under the admin's own id.
@@ -237,6 +247,12 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSO
     resolved = await _service(request).respond_or_raise(interrupt_id, answer, as_user)
     request.app.state.events.wake()
     return _json(resolved)
+
+
+def _answer_route(request: Request) -> str:
+    """Where an answer came from, as its client says (the CLI and the inbox say so): recorded with it."""
+    said = request.headers.get("x-jeeves-via", "api").strip().lower()
+    return said if said in ANSWER_ROUTES else "api"
 
 
 @router.post(

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Dict, Optional
 
+from typing_extensions import Unpack
+
 from jeeves_protocols import FlowInterrupt, InterruptKind, InvalidInterruptError
 
 from . import validation as check
+from .approvals import ApprovalRules
 
 
 class InterruptCreationHelpers:
@@ -27,6 +30,7 @@ class InterruptCreationHelpers:
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
+        **rules: Unpack[ApprovalRules],
     ) -> FlowInterrupt:
         raise NotImplementedError
 
@@ -40,6 +44,7 @@ class InterruptCreationHelpers:
         context: Optional[Dict[str, Any]] = None,
         *,
         idempotency_key: Optional[str] = None,
+        **rules: Unpack[ApprovalRules],
     ) -> FlowInterrupt:
         """Ask the user a question; `context` (e.g. {"options": [...]}) becomes the interrupt's data."""
         return await self.create_interrupt(
@@ -51,6 +56,7 @@ class InterruptCreationHelpers:
             question=question,
             data=context,
             idempotency_key=idempotency_key,
+            **rules,
         )
 
     async def create_confirmation(
@@ -63,6 +69,7 @@ class InterruptCreationHelpers:
         action_data: Optional[Dict[str, Any]] = None,
         *,
         idempotency_key: Optional[str] = None,
+        **rules: Unpack[ApprovalRules],
     ) -> FlowInterrupt:
         """Ask the user to approve an action described by `message` and `action_data`."""
         return await self.create_interrupt(
@@ -74,6 +81,7 @@ class InterruptCreationHelpers:
             message=message,
             data=action_data,
             idempotency_key=idempotency_key,
+            **rules,
         )
 
     async def create_resource_exhausted(
@@ -86,6 +94,7 @@ class InterruptCreationHelpers:
         envelope_id: Optional[str] = None,
         *,
         idempotency_key: Optional[str] = None,
+        **rules: Unpack[ApprovalRules],
     ) -> FlowInterrupt:
         """Report that a resource ran out; it expires after `retry_after_seconds`, when the run may retry."""
         check.require_id(resource_type, "resource_type")
@@ -105,4 +114,5 @@ class InterruptCreationHelpers:
             data={"resource_type": resource_type, "retry_after_seconds": retry_after_seconds},
             ttl=timedelta(seconds=retry_after_seconds),
             idempotency_key=idempotency_key,
+            **rules,
         )

@@ -15,8 +15,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Dict, List, Optional
 
+from typing_extensions import Unpack
+
 from jeeves_protocols import (
     DEFAULT_INTERRUPT_CONFIGS,
+    ApprovalUsedError,
     DatabaseProtocol,
     FlowInterrupt,
     IdempotencyConflictError,
@@ -45,11 +48,14 @@ from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..observability.outages import OutageLog
 from ..store import Finish, Guard, InterruptStore
-from ..store.base import TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
+from ..store.base import CONSUMED_EVENT, TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
 from ..store.listing import EventQuery, InterruptQuery
+from . import approvals
 from . import validation as check
+from .approvals import ApprovalRules
 from .helpers import InterruptCreationHelpers
 from .ids import new_interrupt_id
+from .summary import PendingSummary
 from .waiters import Waiters
 
 __all__ = [
@@ -82,6 +88,8 @@ _NO_SPAN: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
 
 #: How many interrupts one store call expires; a sweep repeats until nothing is due.
 EXPIRE_BATCH = 1_000
+#: The most events one `get_history` call returns.
+HISTORY_LIMIT = 1_000
 
 
 class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
@@ -117,6 +125,11 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         #: Prometheus counters, gauge and histogram of this service (`metrics.render()` for /metrics).
         self.metrics = metrics if metrics is not None else Metrics()
         self.configs = _merged_configs(configs)
+        #: Kinds whose config sets an approval rule: their interrupts get a policy by default.
+        self._kinds_with_rules = frozenset(
+            kind for kind, config in self.configs.items()
+            if config.on_expire != "expire" or config.forbid_self_approval
+        )
         self._kinds_by_response_shape: dict[tuple[bool, ...], frozenset[InterruptKind]] = {}
         check.require_aware(clock(), "clock()")
         self.clock = clock
@@ -197,6 +210,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
+        **rules: Unpack[ApprovalRules],
     ) -> FlowInterrupt:
         """Create, store and announce an interrupt.
 
@@ -204,10 +218,13 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         negative: already due). Kinds with `auto_expire=False` never expire. With an
         `idempotency_key` already used by the same request, the stored interrupt is returned
         and nothing is announced again (`create_or_replay` says which happened).
+
+        The approval rules (`created_by`, `on_expire`, `forbid_self_approval`,
+        `response_schema`; see `ApprovalRules`) override the kind's config for this interrupt.
         """
         interrupt, _created = await self.create_or_replay(
             kind, request_id, user_id, session_id, envelope_id, question, message, data, ttl,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key, **rules,
         )
         return interrupt
 
@@ -224,6 +241,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
+        **rules: Unpack[ApprovalRules],
     ) -> tuple[FlowInterrupt, bool]:
         """`create_interrupt`, and whether it created the interrupt (False: an idempotent replay
         returned the one the key already made)."""
@@ -233,6 +251,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         now = self._now()
         if ttl is None:
             ttl = config.default_ttl
+        data = check.json_data(data)
+        created_by = check.optional_id(rules.get("created_by"), "created_by")
         interrupt = FlowInterrupt(
             id=new_interrupt_id(),
             kind=kind,
@@ -242,11 +262,26 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             envelope_id=check.optional_id(envelope_id, "envelope_id"),
             question=check.optional_text(question, "question"),
             message=check.optional_text(message, "message"),
-            data=check.json_data(data),
+            data=data,
             created_at=now,
             expires_at=now + ttl if ttl is not None and config.auto_expire else None,
             idempotency_key=check.optional_id(idempotency_key, "idempotency_key"),
+            created_by=created_by,
+            action_hash=approvals.action_hash(data) if kind in approvals.APPROVAL_KINDS else None,
         )
+        if rules:
+            approvals.require_rule_names(rules, "create_interrupt")
+        if kind in self._kinds_with_rules or any(
+            value is not None for name, value in rules.items() if name != "created_by"
+        ):
+            interrupt.policy = approvals.build_policy(
+                kind,
+                config,
+                created_by=created_by,
+                on_expire=rules.get("on_expire"),
+                forbid_self_approval=rules.get("forbid_self_approval"),
+                response_schema=rules.get("response_schema"),
+            )
         if self.otel_adapter is not None:
             interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)
 
@@ -367,7 +402,11 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             data=check.json_data(response.data, "response.data"),
             received_at=now,
             responder_id=responder if responder is not None else response.responder_id,
+            token_id=response.token_id,
+            via=response.via or "library",
         )
+        if received.data:  # an approval that edits the action is bound to the edited one
+            received.action_hash = approvals.answer_hash(received)
         guard = Guard(responder_id=responder, kinds=self._kinds_answered_by(received))
         finish = Finish(InterruptStatus.RESOLVED, now, response=received)
         return await self._finish(interrupt_id, finish, guard)
@@ -383,6 +422,79 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             )
             self._kinds_by_response_shape[shape] = kinds
         return kinds
+
+    # -- using an approval ----------------------------------------------------------------
+
+    async def verify_approval(self, interrupt_id: str, action: Mapping[str, Any]) -> FlowInterrupt:
+        """Check, before executing `action`, that the interrupt approved exactly it and that the
+        approval is unused; return the interrupt. Raises InterruptNotFoundError,
+        ApprovalNotGrantedError (pending, rejected, cancelled, expired), ApprovalMismatchError
+        (another action: tampered, or edited by the approver) or ApprovalUsedError."""
+        interrupt = await self.get_interrupt(interrupt_id)
+        if interrupt is None:
+            raise InterruptNotFoundError(interrupt_id)
+        approvals.check_use(interrupt, action)
+        return interrupt
+
+    async def consume(self, interrupt_id: str, action: Mapping[str, Any]) -> FlowInterrupt:
+        """`verify_approval`, then mark the approval used, once and atomically (journalled as
+        "interrupt.approval_consumed"): of two racing consumers one wins, the other gets
+        ApprovalUsedError, as does any later replay."""
+        interrupt = await self.verify_approval(interrupt_id, action)
+        approved_hash = approvals.check_use(interrupt, action)
+        outcome = await self.store.consume(interrupt_id, approved_hash, self._now())
+        if not outcome.changed:
+            if outcome.interrupt is None:
+                raise InterruptNotFoundError(interrupt_id)
+            approvals.check_use(outcome.interrupt, action)  # raises: used since the check above
+            raise ApprovalUsedError(interrupt_id)
+        used = outcome.interrupt
+        assert used is not None
+        self._log_info("interrupt_approval_consumed", used)
+        if self.webhook_service is not None:
+            await self._emit(CONSUMED_EVENT, used)
+        return used
+
+    # -- history --------------------------------------------------------------------------
+
+    async def get_history(
+        self,
+        interrupt_id: Optional[str] = None,
+        *,
+        request_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        limit: int = HISTORY_LIMIT,
+    ) -> List[InterruptEvent]:
+        """Every journal event of one interrupt, or of every interrupt of a run (`request_id`)
+        or session, oldest first: creation, the ending (who answered, how, when), the use of
+        an approval. Exactly one of the three keys; at most `limit` events."""
+        keys = {"interrupt_id": interrupt_id, "request_id": request_id, "session_id": session_id}
+        given = {name: value for name, value in keys.items() if value is not None}
+        if len(given) != 1:
+            raise InvalidInterruptError(
+                "get_history takes exactly one of interrupt_id, request_id and session_id",
+                field="interrupt_id",
+            )
+        (name, value), = given.items()
+        check.require_id(value, name)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= HISTORY_LIMIT:
+            raise InvalidInterruptError(f"limit must be 1 to {HISTORY_LIMIT}", field="limit")
+        if not check.could_be_stored(value):
+            return []
+        await self._ensure_open()
+        if interrupt_id is not None:
+            await self.get_interrupt(interrupt_id)  # one past its expiry ends now, and shows it
+        query = EventQuery(
+            limit=limit, interrupt_id=interrupt_id, request_id=request_id, session_id=session_id
+        )
+        return await self.store.events_for(query)
+
+    async def pending_summary(self) -> PendingSummary:
+        """Who waits on what: pending interrupts counted by kind, by addressee and by age."""
+        await self._ensure_open()
+        now = self._now()
+        ages = (now - timedelta(hours=1), now - timedelta(days=1), now - timedelta(days=7))
+        return PendingSummary.of(await self.store.pending_summary(now, ages), now)
 
     # -- cancellation and expiry ----------------------------------------------------------
 
@@ -402,7 +514,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             self._now(),
             data_patch={"cancel_reason": reason} if reason is not None else None,
         )
-        return await self._finish(interrupt_id, finish, Guard())
+        return await self._finish(interrupt_id, finish, Guard(policy_checked=True))  # no answer to check
 
     async def expire_pending(self) -> int:
         """Expire every pending interrupt past its expiry; returns how many. Safe to run anywhere."""
@@ -480,6 +592,16 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         # carries the agent's trace context, and its span belongs in the agent's trace.
         started = time.time_ns()
         outcome = await self.store.finish(interrupt_id, finish, guard)
+        if not outcome.changed and _policy_to_check(outcome.interrupt, finish, guard):
+            assert outcome.interrupt is not None and finish.response is not None
+            try:
+                approvals.check_answer(outcome.interrupt, finish.response)
+            except InterruptError as refused:
+                span_name = _SPAN_NAMES[finish.status]
+                with self._span(span_name, None, interrupt_id=interrupt_id, start_time=started):
+                    raise refused from None
+            checked = Guard(guard.responder_id, guard.kinds, policy_checked=True)
+            outcome = await self.store.finish(interrupt_id, finish, checked)
         if outcome.changed:
             interrupt = outcome.interrupt
             assert interrupt is not None
@@ -624,6 +746,20 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             )
 
 
+def _policy_to_check(current: Optional[FlowInterrupt], finish: Finish, guard: Guard) -> bool:
+    """Whether a compare-and-set failed only because the interrupt has a policy to check: it is
+    pending, not due, and the guard admits it otherwise."""
+    return (
+        current is not None
+        and bool(current.policy)
+        and not guard.policy_checked
+        and finish.response is not None
+        and current.status is InterruptStatus.PENDING
+        and not current.is_due(finish.at)
+        and guard.admits(current.user_id, current.kind, has_policy=False)
+    )
+
+
 def _merged_configs(
     overrides: Optional[Mapping[InterruptKind, InterruptConfig]],
 ) -> dict[InterruptKind, InterruptConfig]:
@@ -636,6 +772,7 @@ def _merged_configs(
             )
         configs[kind] = merge_config(configs[kind], override)
         check.require_ttl(configs[kind].default_ttl, f"configs[{kind.value}].default_ttl")
+        approvals.check_config(kind, configs[kind], f"configs[{kind.value}]")
     return configs
 
 

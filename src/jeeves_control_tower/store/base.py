@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Optional, Protocol, runtime_checkable
 
 from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus
+from jeeves_protocols.enums import RESOLUTION_BY_STATUS
 
 from .constants import TERMINAL_EVENT_TYPES
 from .listing import EventQuery, InterruptQuery
@@ -27,11 +28,18 @@ __all__ = [
     "TERMINAL_EVENT_TYPES",
     "CREATED_SEQUENCE",
     "TERMINAL_SEQUENCE",
+    "CONSUMED_SEQUENCE",
+    "CONSUMED_EVENT",
+    "PendingGroup",
+    "AgeLimits",
 ]
 
 #: Per-interrupt event ordinals: an interrupt has one creation event and at most one terminal one.
 CREATED_SEQUENCE = 1
 TERMINAL_SEQUENCE = 2
+#: The agent used the interrupt's approval (`consume`): after the terminal event, at most once.
+CONSUMED_SEQUENCE = 3
+CONSUMED_EVENT = "interrupt.approval_consumed"
 
 #: Called with an interrupt id whenever the store learns that the interrupt changed,
 #: in this process or (for stores that can tell) in another one.
@@ -53,11 +61,17 @@ class Guard:
     responder_id: Optional[str] = None
     #: The interrupt's kind must be one of these (None: any kind).
     kinds: Optional[frozenset[InterruptKind]] = None
+    #: The service checked the interrupt's policy (`FlowInterrupt.policy`) against this change,
+    #: or it has none to check: an interrupt with a policy is admitted only then. A policy never
+    #: changes once created, so a check made before the compare-and-set still holds in it.
+    policy_checked: bool = False
 
-    def admits(self, user_id: str, kind: str) -> bool:
+    def admits(self, user_id: str, kind: str, has_policy: bool) -> bool:
         """Whether an interrupt of this user and kind (the enum or its value) passes."""
-        return (self.responder_id is None or user_id == self.responder_id) and (
-            self.kinds is None or kind in self.kinds
+        return (
+            (self.responder_id is None or user_id == self.responder_id)
+            and (self.kinds is None or kind in self.kinds)
+            and (self.policy_checked or not has_policy)
         )
 
 
@@ -74,6 +88,11 @@ class Finish:
     @property
     def event_type(self) -> str:
         return TERMINAL_EVENT_TYPES[self.status]
+
+    @property
+    def resolution(self) -> str:
+        """How the interrupt ends by this move: answered (resolved) or cancelled."""
+        return RESOLUTION_BY_STATUS[self.status].value
 
 
 @dataclass(slots=True)
@@ -99,6 +118,21 @@ class InterruptEvent:
     @property
     def interrupt_id(self) -> str:
         return self.interrupt.id
+
+
+#: The moments an hour, a day and a week before now: where the age buckets of a summary part.
+AgeLimits = tuple[datetime, datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingGroup:
+    """Pending interrupts of one kind, addressed to one user, in one age bucket, and how many."""
+
+    kind: str
+    user_id: str
+    #: 0: younger than an hour, 1: than a day, 2: than a week, 3: older.
+    age: int
+    waiting: int
 
 
 @runtime_checkable
@@ -134,6 +168,14 @@ class InterruptStore(Protocol):
 
     async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
         """Compare-and-set pending (and not due at `finish.at`) to `finish.status`, if `guard` admits."""
+
+    async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
+        """Mark the resolved interrupt's approval of `action_hash` used at `at`, once, journalled
+        as CONSUMED_EVENT; unchanged (and its current state) if it was used already or does not match."""
+
+    async def pending_summary(self, now: datetime, ages: AgeLimits) -> list[PendingGroup]:
+        """Pending, not yet due interrupts grouped by kind, user and age: `ages` are the moments
+        an hour, a day and a week before `now`."""
 
     async def expire_due(
         self, now: datetime, limit: int, interrupt_id: Optional[str] = None

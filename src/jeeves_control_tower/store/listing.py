@@ -28,6 +28,8 @@ class Filterable(Protocol):
     @property
     def session_id(self) -> str: ...
     @property
+    def request_id(self) -> str: ...
+    @property
     def created_at(self) -> datetime: ...
     @property
     def expires_at(self) -> Optional[datetime]: ...
@@ -77,16 +79,22 @@ class InterruptQuery:
 
 @dataclass(frozen=True, slots=True)
 class EventQuery:
-    """Journal events past `after_seq` about interrupts of this user and/or session, in order."""
+    """Journal events past `after_seq` about interrupts matching every filter given (this user,
+    session, request, or the one interrupt), in order."""
 
     after_seq: int = 0
     user_id: Optional[str] = None
     session_id: Optional[str] = None
     limit: int = 500
+    request_id: Optional[str] = None
+    interrupt_id: Optional[str] = None
 
     def admits(self, interrupt: Filterable) -> bool:
-        return (self.user_id is None or interrupt.user_id == self.user_id) and (
-            self.session_id is None or interrupt.session_id == self.session_id
+        return (
+            (self.user_id is None or interrupt.user_id == self.user_id)
+            and (self.session_id is None or interrupt.session_id == self.session_id)
+            and (self.request_id is None or interrupt.request_id == self.request_id)
+            and (self.interrupt_id is None or interrupt.id == self.interrupt_id)
         )
 
 
@@ -127,9 +135,14 @@ def events_statement(query: EventQuery, select: str) -> tuple[str, dict[str, Any
     which reads the journal as `e` (seq, event_type, sequence, payload, created_at, interrupt_id)."""
     tests = ["e.seq > :after_seq"]
     params: dict[str, Any] = {"after_seq": query.after_seq, "limit": query.limit}
-    for column in ("user_id", "session_id"):
+    for column in ("user_id", "session_id", "interrupt_id"):
         value = getattr(query, column)
         if value is not None:
             tests.append(f"e.{column} = :{column}")
             params[column] = value
+    if query.request_id is not None:
+        # Through the interrupts' request index and the journal's (interrupt_id, sequence) one:
+        # an index of the journal by request would cost a page on every transition.
+        tests.append("e.interrupt_id IN (SELECT id FROM jeeves_interrupts WHERE request_id = :request_id)")
+        params["request_id"] = query.request_id
     return f"{select} WHERE {' AND '.join(tests)} ORDER BY e.seq LIMIT :limit", params

@@ -20,17 +20,28 @@ from collections import deque
 from datetime import datetime
 from typing import Any, Optional
 
-from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus, StoreError
+from jeeves_protocols import (
+    FlowInterrupt,
+    InterruptKind,
+    InterruptResponse,
+    InterruptStatus,
+    Resolution,
+    StoreError,
+)
 
 from ._listeners import ListenerSet
 from .base import (
+    CONSUMED_EVENT,
+    CONSUMED_SEQUENCE,
     CREATED_SEQUENCE,
     TERMINAL_EVENT_TYPES,
     TERMINAL_SEQUENCE,
+    AgeLimits,
     Finish,
     FinishOutcome,
     Guard,
     InterruptEvent,
+    PendingGroup,
 )
 from .listing import EventQuery, InterruptQuery
 
@@ -48,8 +59,15 @@ _ID, _KIND, _REQUEST = _AT["id"], _AT["kind"], _AT["request_id"]
 _USER, _SESSION = _AT["user_id"], _AT["session_id"]
 _DATA, _STATUS, _RESPONSE = _AT["data"], _AT["status"], _AT["response"]
 _EXPIRES, _RESOLVED = _AT["expires_at"], _AT["resolved_at"]
+_POLICY, _RESOLUTION = _AT["policy"], _AT["resolution"]
+_ACTION_HASH, _CONSUMED = _AT["action_hash"], _AT["consumed_at"]
+#: Where a response record keeps its action hash (see _response_record).
+_RESPONSE_HASH = 6
 _KINDS = {kind.value: kind for kind in InterruptKind}
 _STATUSES = {status.value: status for status in InterruptStatus}
+_RESOLUTIONS = {resolution.value: resolution for resolution in Resolution}
+#: What the expiry of an interrupt without an `expiry_response` in its policy records.
+_EXPIRED = (InterruptStatus.EXPIRED, Resolution.EXPIRED.value, None)
 
 #: A journal event: (seq, type, sequence, interrupt id, data JSON at the time, at).
 _JournalEntry = tuple[int, str, int, str, str, datetime]
@@ -67,14 +85,15 @@ def _response_record(response: Optional[InterruptResponse]) -> Optional[Record]:
     if response is None:
         return None
     return (response.text, response.approved, response.decision, _to_json(response.data),
-            response.received_at, response.responder_id)
+            response.received_at, response.responder_id, response.action_hash, response.token_id,
+            response.via)
 
 
 def _response(record: Optional[Record]) -> Optional[InterruptResponse]:
     if record is None:
         return None
-    text, approved, decision, data_json, received_at, responder_id = record
-    return InterruptResponse(text, approved, decision, _load(data_json), received_at, responder_id)
+    text, approved, decision, data_json, *rest = record
+    return InterruptResponse(text, approved, decision, _load(data_json), *rest)
 
 
 def _record(interrupt: FlowInterrupt) -> Record:
@@ -83,6 +102,9 @@ def _record(interrupt: FlowInterrupt) -> Record:
     values[_STATUS] = interrupt.status.value
     values[_DATA] = _to_json(interrupt.data)
     values[_RESPONSE] = _response_record(interrupt.response)
+    values[_POLICY] = json.dumps(interrupt.policy) if interrupt.policy else None
+    if interrupt.resolution is not None:
+        values[_RESOLUTION] = interrupt.resolution.value
     return tuple(values)
 
 
@@ -93,7 +115,25 @@ def _snapshot(record: Record) -> FlowInterrupt:
     values[_STATUS] = _STATUSES[record[_STATUS]]
     values[_DATA] = _load(record[_DATA])
     values[_RESPONSE] = _response(record[_RESPONSE])
+    values[_POLICY] = json.loads(record[_POLICY]) if record[_POLICY] is not None else {}
+    if record[_RESOLUTION] is not None:
+        values[_RESOLUTION] = _RESOLUTIONS[record[_RESOLUTION]]
     return FlowInterrupt(*values)
+
+
+def _expiry_outcome(record: Record, now: datetime) -> tuple[InterruptStatus, str, Optional[Record]]:
+    """How a due interrupt ends: expired, or resolved with its policy's `expiry_response`."""
+    if record[_POLICY] is None:
+        return _EXPIRED
+    policy = json.loads(record[_POLICY])
+    answer = policy.get("expiry_response")
+    if answer is None:
+        return _EXPIRED
+    approve = policy.get("on_expire") == "approve"
+    resolution = Resolution.AUTO_APPROVED if approve else Resolution.AUTO_REJECTED
+    response = InterruptResponse.from_dict({**answer, "received_at": None})
+    response.received_at = now
+    return InterruptStatus.RESOLVED, resolution.value, _response_record(response)
 
 
 def _is_due(record: Record, now: datetime) -> bool:
@@ -169,7 +209,7 @@ class MemoryStore(ListenerSet):
         if (
             record[_STATUS] != _PENDING
             or _is_due(record, finish.at)
-            or not guard.admits(record[_USER], record[_KIND])
+            or not guard.admits(record[_USER], record[_KIND], record[_POLICY] is not None)
         ):
             return FinishOutcome(False, _snapshot(record))
         values = list(record)
@@ -177,11 +217,49 @@ class MemoryStore(ListenerSet):
             data = json.loads(record[_DATA])
             data.update(finish.data_patch)
             values[_DATA] = json.dumps(data)
-        values[_RESPONSE] = _response_record(finish.response)
+        response = _response_record(finish.response)
+        if response is not None and response[_RESPONSE_HASH] is None and record[_ACTION_HASH] is not None:
+            # The answer records the action it was given on: the proposed one, unless it edited it.
+            response = (*response[:_RESPONSE_HASH], record[_ACTION_HASH], *response[_RESPONSE_HASH + 1 :])
+        values[_RESPONSE] = response
+        values[_RESOLUTION] = finish.resolution
         record = self._close(values, finish.status, finish.at)
         self._journal_append(record, finish.event_type, TERMINAL_SEQUENCE, finish.at)
         self._announce_one(interrupt_id)
         return FinishOutcome(True, _snapshot(record))
+
+    async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
+        record = self._records.get(interrupt_id)
+        if record is None:
+            return FinishOutcome(False, None)
+        response = record[_RESPONSE]
+        approved = response[_RESPONSE_HASH] if response is not None else None
+        if (
+            record[_STATUS] != InterruptStatus.RESOLVED.value
+            or record[_CONSUMED] is not None
+            or (approved or record[_ACTION_HASH]) != action_hash
+        ):
+            return FinishOutcome(False, _snapshot(record))
+        values = list(record)
+        values[_CONSUMED] = at
+        record = tuple(values)
+        self._records[interrupt_id] = record
+        self._journal_append(record, CONSUMED_EVENT, CONSUMED_SEQUENCE, at)
+        self._announce_one(interrupt_id)
+        return FinishOutcome(True, _snapshot(record))
+
+    async def pending_summary(self, now: datetime, ages: AgeLimits) -> list[PendingGroup]:
+        counts: dict[tuple[str, str, int], int] = {}
+        for bucket in self._pending_by_session.values():
+            for interrupt_id in bucket:
+                record = self._records[interrupt_id]
+                if _is_due(record, now):
+                    continue
+                created = record[_AT["created_at"]]
+                age = next((i for i, since in enumerate(ages) if created > since), len(ages))
+                key = (record[_KIND], record[_USER], age)
+                counts[key] = counts.get(key, 0) + 1
+        return [PendingGroup(*key, waiting) for key, waiting in sorted(counts.items())]
 
     async def expire_due(
         self, now: datetime, limit: int, interrupt_id: Optional[str] = None
@@ -192,10 +270,13 @@ class MemoryStore(ListenerSet):
         else:
             due = self._pop_due(now, limit)
         expired = []
-        event_type = TERMINAL_EVENT_TYPES[InterruptStatus.EXPIRED]
         for record in due:
-            closed = self._close(list(record), InterruptStatus.EXPIRED, now)
-            self._journal_append(closed, event_type, TERMINAL_SEQUENCE, now)
+            status, resolution, response = _expiry_outcome(record, now)
+            values = list(record)
+            values[_RESOLUTION] = resolution
+            values[_RESPONSE] = response
+            closed = self._close(values, status, now)
+            self._journal_append(closed, TERMINAL_EVENT_TYPES[status], TERMINAL_SEQUENCE, now)
             expired.append(_snapshot(closed))
         self._announce(interrupt.id for interrupt in expired)
         return expired
@@ -231,10 +312,13 @@ class MemoryStore(ListenerSet):
         record as it was then (pending, unanswered, its data at the time)."""
         seq, event_type, sequence, interrupt_id, data_json, at = journal_entry
         interrupt = _snapshot(self._records[interrupt_id])
+        if sequence < CONSUMED_SEQUENCE:
+            interrupt.consumed_at = None  # an approval used later does not change the ending event
         if sequence == CREATED_SEQUENCE:
             interrupt.status = InterruptStatus.PENDING
             interrupt.response = None
             interrupt.resolved_at = None
+            interrupt.resolution = None
             interrupt.data = _load(data_json)
         return InterruptEvent(seq, event_type, sequence, interrupt, at)
 

@@ -413,6 +413,8 @@ class PostgresStore(SQLInterruptStore):
             "created_at": interrupt.created_at, "expires_at": interrupt.expires_at,
             "trace_id": interrupt.trace_id, "span_id": interrupt.span_id,
             "idempotency_key": interrupt.idempotency_key, "event_type": event_type,
+            "created_by": interrupt.created_by, "action_hash": interrupt.action_hash,
+            "policy": json.dumps(interrupt.policy) if interrupt.policy else None,
         }
         stored = await self._write(_CREATE, params)
         if stored is None:
@@ -429,6 +431,8 @@ class PostgresStore(SQLInterruptStore):
             "responder_id": guard.responder_id,
             "kinds": _ALL_KINDS if guard.kinds is None else [kind.value for kind in guard.kinds],
             "event_type": finish.event_type,
+            "resolution": finish.resolution,
+            "policy_checked": guard.policy_checked,
         }
         changed, row = await self._write(_FINISH, params)
         if changed:

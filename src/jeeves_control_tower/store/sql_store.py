@@ -12,9 +12,18 @@ from datetime import datetime
 from typing import Any, Optional
 
 from jeeves_protocols import FlowInterrupt, InterruptKind
+from jeeves_protocols.interrupts import format_time
 
 from ._listeners import ListenerSet
-from .base import InterruptEvent
+from .base import (
+    CONSUMED_EVENT,
+    CONSUMED_SEQUENCE,
+    TERMINAL_SEQUENCE,
+    AgeLimits,
+    FinishOutcome,
+    InterruptEvent,
+    PendingGroup,
+)
 from .connector import Connector, Rows, named_queries
 from .listing import EventQuery, InterruptQuery, events_statement, list_statement
 from .migrator import apply_migrations
@@ -62,18 +71,39 @@ class SQLInterruptStore(ListenerSet):
         self, now: datetime, limit: int, interrupt_id: Optional[str] = None
     ) -> list[FlowInterrupt]:
         # The sweep skips rows another transaction holds; one named interrupt waits for its lock.
+        times = {"at": now, "now": now, "received_at": format_time(now)}
         if interrupt_id is None:
-            rows = await self._expire("expire_due", now=now, limit=limit)
+            rows = await self._journalled("expire_due", None, TERMINAL_SEQUENCE, **times, limit=limit)
         else:
-            rows = await self._expire("expire_one", now=now, id=interrupt_id)
+            rows = await self._journalled("expire_one", None, TERMINAL_SEQUENCE, **times, id=interrupt_id)
         expired = readable(rows, interrupt_from_row)  # an unreadable one stays expired, unreported
         self._announce(interrupt.id for interrupt in expired)
         return expired
 
-    async def _expire(self, query: str, **params: Any) -> Rows:
-        """The expired rows, journalled in the same transaction. PostgreSQL's statements journal
-        (and notify) themselves; SQLite, which has no writes in a CTE, adds a statement."""
-        return await self.connector.fetch(query, **params)
+    async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
+        rows = await self._journalled(
+            "consume_approval", CONSUMED_EVENT, CONSUMED_SEQUENCE,
+            id=interrupt_id, action_hash=action_hash, at=at,
+        )
+        if rows:
+            self._announce_one(interrupt_id)
+            return FinishOutcome(True, interrupt_from_row(rows[0]))
+        return FinishOutcome(False, await self.get(interrupt_id))
+
+    async def pending_summary(self, now: datetime, ages: AgeLimits) -> list[PendingGroup]:
+        hour_ago, day_ago, week_ago = ages
+        rows = await self.connector.fetch(
+            "pending_summary", now=now, hour_ago=hour_ago, day_ago=day_ago, week_ago=week_ago
+        )
+        return [
+            PendingGroup(row["kind"], row["user_id"], int(row["age"]), int(row["waiting"])) for row in rows
+        ]
+
+    async def _journalled(self, query: str, event_type: Optional[str], sequence: int, **params: Any) -> Rows:
+        """The rows `query` changed, journalled in the same transaction (as `event_type`, None: the
+        status each reached, at `params["at"]`). PostgreSQL's statements journal (and notify)
+        themselves; SQLite, which has no writes in a CTE, adds a statement."""
+        return await self.connector.fetch(query, event_type=event_type, sequence=sequence, **params)
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:
         async def fetch(after: Optional[tuple[Any, Any]], limit: int) -> Rows:

@@ -534,6 +534,8 @@ def finish_params(interrupt_id: str, finish: Finish, guard: Guard) -> dict[str, 
         "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
         "responder_id": guard.responder_id,
         "kinds": _kinds_list(guard.kinds),
+        "resolution": finish.resolution,
+        "policy_checked": guard.policy_checked,
     }
 
 
@@ -581,15 +583,14 @@ class SQLiteStore(SQLInterruptStore):
             self._announce_one(interrupt_id)
         return FinishOutcome(changed, interrupt_from_row(dict(row)) if row is not None else None)
 
-    async def _expire(self, query: str, **params: Any) -> Rows:
-        async def expire(tx: Transaction) -> Rows:
+    async def _journalled(self, query: str, event_type: Optional[str], sequence: int, **params: Any) -> Rows:
+        async def change(tx: Transaction) -> Rows:
             rows = await tx.fetch(query, **params)  # tolerant: one row of text that is not UTF-8
             if rows:  # must not roll back (and so stall) the sweep
                 ids = [row["id"] for row in rows]
                 await tx.execute(
-                    "journal_many", ids=ids, event_type="interrupt.expired", sequence=TERMINAL_SEQUENCE,
-                    at=params["now"],
+                    "journal_many", ids=ids, event_type=event_type, sequence=sequence, at=params["at"]
                 )
             return rows
 
-        return await self.connector.transaction(expire)
+        return await self.connector.transaction(change)

@@ -59,7 +59,12 @@ CREATE TABLE jeeves_interrupts (
     resolved_at timestamp with time zone,
     trace_id text,
     span_id text,
-    idempotency_key text
+    idempotency_key text,
+    created_by text,
+    policy jsonb,
+    action_hash text,
+    resolution text,
+    consumed_at timestamp with time zone
 );
 
 CREATE TABLE jeeves_schema_migrations (

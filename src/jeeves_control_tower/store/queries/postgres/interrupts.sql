@@ -8,9 +8,10 @@
 WITH inserted AS (
     INSERT INTO jeeves_interrupts (
         id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
-        created_at, expires_at, trace_id, span_id, idempotency_key)
+        created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash)
     VALUES (:id, :kind, :request_id, :user_id, :session_id, :envelope_id, :question, :message, :data::jsonb,
-            'pending', :created_at, :expires_at, :trace_id, :span_id, :idempotency_key)
+            'pending', :created_at, :expires_at, :trace_id, :span_id, :idempotency_key,
+            :created_by, :policy::jsonb, :action_hash)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 ), journal AS (
@@ -27,16 +28,18 @@ WITH batch AS (
     SELECT * FROM unnest(:id::text[], :kind::text[], :request_id::text[], :user_id::text[],
                          :session_id::text[], :envelope_id::text[], :question::text[], :message::text[],
                          :data::text[], :created_at::timestamptz[], :expires_at::timestamptz[],
-                         :trace_id::text[], :span_id::text[], :idempotency_key::text[], :event_type::text[])
+                         :trace_id::text[], :span_id::text[], :idempotency_key::text[], :event_type::text[],
+                         :created_by::text[], :policy::text[], :action_hash::text[])
         WITH ORDINALITY AS b(id, kind, request_id, user_id, session_id, envelope_id, question, message,
                              data, created_at, expires_at, trace_id, span_id, idempotency_key,
-                             event_type, position)
+                             event_type, created_by, policy, action_hash, position)
 ), inserted AS (
     INSERT INTO jeeves_interrupts (
         id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
-        created_at, expires_at, trace_id, span_id, idempotency_key)
+        created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash)
     SELECT id, kind, request_id, user_id, session_id, envelope_id, question, message, data::jsonb,
-           'pending', created_at, expires_at, trace_id, span_id, idempotency_key
+           'pending', created_at, expires_at, trace_id, span_id, idempotency_key,
+           created_by, policy::jsonb, action_hash
       FROM batch ORDER BY position
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
@@ -53,13 +56,17 @@ SELECT id FROM inserted;
 -- name: finish_interrupt
 WITH finished AS (
     UPDATE jeeves_interrupts
-       SET status = :status, response = :response::jsonb, resolved_at = :at,
+       SET status = :status, resolved_at = :at, resolution = :resolution,
+           -- The answer records the action it was given on: its own (an edit), else the proposed one.
+           response = CASE WHEN action_hash IS NULL THEN :response::jsonb
+                           ELSE jsonb_build_object('action_hash', action_hash) || :response::jsonb END,
            data = CASE WHEN :data_patch::jsonb IS NULL THEN data ELSE data || :data_patch::jsonb END
      WHERE id = :id
        AND status = 'pending'
        AND (expires_at IS NULL OR expires_at > :at)
        AND (:responder_id::text IS NULL OR user_id = :responder_id)
        AND kind = ANY(:kinds::text[])
+       AND (policy IS NULL OR :policy_checked::boolean)
     RETURNING *
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
@@ -78,11 +85,15 @@ SELECT finished.* FROM finished, LATERAL (SELECT pg_notify('jeeves_interrupts', 
 WITH batch AS MATERIALIZED (
     SELECT b.*, 'pending'::text AS from_status
       FROM unnest(:id::text[], :status::text[], :response::text[], :at::timestamptz[],
-                  :data_patch::text[], :responder_id::text[], :kinds::text[], :event_type::text[])
-           WITH ORDINALITY AS b(id, status, response, at, data_patch, responder_id, kinds, event_type, position)
+                  :data_patch::text[], :responder_id::text[], :kinds::text[], :event_type::text[],
+                  :resolution::text[], :policy_checked::boolean[])
+           WITH ORDINALITY AS b(id, status, response, at, data_patch, responder_id, kinds, event_type,
+                                resolution, policy_checked, position)
 ), finished AS (
     UPDATE jeeves_interrupts AS i
-       SET status = batch.status, response = batch.response::jsonb, resolved_at = batch.at,
+       SET status = batch.status, resolved_at = batch.at, resolution = batch.resolution,
+           response = CASE WHEN i.action_hash IS NULL THEN batch.response::jsonb
+                           ELSE jsonb_build_object('action_hash', i.action_hash) || batch.response::jsonb END,
            data = CASE WHEN batch.data_patch IS NULL THEN i.data ELSE i.data || batch.data_patch::jsonb END
       FROM batch
      WHERE i.id = ANY(:id::text[])
@@ -91,6 +102,7 @@ WITH batch AS MATERIALIZED (
        AND (i.expires_at IS NULL OR i.expires_at > batch.at)
        AND (batch.responder_id IS NULL OR i.user_id = batch.responder_id)
        AND i.kind = ANY(string_to_array(batch.kinds, ','))
+       AND (i.policy IS NULL OR batch.policy_checked)
     RETURNING i.*
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
@@ -101,6 +113,16 @@ WITH batch AS MATERIALIZED (
      ORDER BY batch.position
 )
 SELECT finished.* FROM finished, LATERAL (SELECT pg_notify('jeeves_interrupts', finished.id)) AS woken;
+
+-- name: expiry_outcome
+-- An expression: the SET list that ends a due interrupt `i`. Most have no policy and expire; one
+-- whose policy holds an `expiry_response` (on_expire "reject" or "approve", worked out at
+-- creation) is resolved with it instead.
+status = CASE WHEN i.policy->'expiry_response' IS NULL THEN 'expired' ELSE 'resolved' END,
+resolution = CASE i.policy->>'on_expire'
+             WHEN 'reject' THEN 'auto_rejected' WHEN 'approve' THEN 'auto_approved' ELSE 'expired' END,
+response = i.policy->'expiry_response' || jsonb_build_object('received_at', :received_at::text),
+resolved_at = :now
 
 -- name: expire_due
 WITH due AS (
@@ -113,14 +135,14 @@ WITH due AS (
        FOR UPDATE SKIP LOCKED
 ), expired AS (
     UPDATE jeeves_interrupts AS i
-       SET status = 'expired', resolved_at = :now
+       SET {expiry_outcome}
       FROM due
      WHERE i.ctid = due.ctid AND i.status = 'pending'
     RETURNING i.*
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, 'interrupt.expired', 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
+    SELECT id, 'interrupt.' || status, 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
       FROM expired
 ), woken AS (
     -- One NOTIFY per batch, not per interrupt ('*': every waiter re-reads); notifications are
@@ -130,6 +152,23 @@ WITH due AS (
 )
 -- A one-time filter runs the NOTIFY once; a LEFT JOIN to it would be removed by the planner.
 SELECT expired.* FROM expired WHERE (SELECT count(*) FROM woken) >= 0;
+
+-- name: consume_approval
+-- The agent uses the approval of :action_hash (the answer's own, else the proposed action's), once.
+WITH used AS (
+    UPDATE jeeves_interrupts
+       SET consumed_at = :at
+     WHERE id = :id AND status = 'resolved' AND consumed_at IS NULL
+       AND coalesce(response->>'action_hash', action_hash) = :action_hash
+    RETURNING *
+), journal AS (
+    INSERT INTO jeeves_interrupt_events (
+        interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+    SELECT id, :event_type::text, :sequence::integer, request_id, user_id, session_id, to_jsonb(used),
+           consumed_at
+      FROM used
+)
+SELECT used.* FROM used, LATERAL (SELECT pg_notify('jeeves_interrupts', used.id)) AS woken;
 
 -- name: get_interrupt
 SELECT * FROM jeeves_interrupts WHERE id = :id;
@@ -165,14 +204,14 @@ WITH due AS (
        FOR UPDATE
 ), expired AS (
     UPDATE jeeves_interrupts AS i
-       SET status = 'expired', resolved_at = :now
+       SET {expiry_outcome}
       FROM due
      WHERE i.id = due.id AND i.status = 'pending'
     RETURNING i.*
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, 'interrupt.expired', 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
+    SELECT id, 'interrupt.' || status, 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
       FROM expired
 )
 SELECT expired.* FROM expired, LATERAL (SELECT pg_notify('jeeves_interrupts', expired.id)) AS woken;

@@ -3,10 +3,10 @@
 -- name: insert_interrupt
 INSERT INTO jeeves_interrupts (
     id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
-    created_at, expires_at, trace_id, span_id, idempotency_key)
+    created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash)
 VALUES (
     :id, :kind, :request_id, :user_id, :session_id, :envelope_id, :question, :message, :data, :status,
-    :created_at, :expires_at, :trace_id, :span_id, :idempotency_key)
+    :created_at, :expires_at, :trace_id, :span_id, :idempotency_key, :created_by, :policy, :action_hash)
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: journal_interrupt
@@ -18,10 +18,11 @@ VALUES (:id, :event_type, :sequence, :request_id, :user_id, :session_id, :at);
 
 -- name: journal_many
 -- One journal row for each id in the JSON array :ids, in the array's order: a batch of expiries
--- is journalled by one statement instead of one per interrupt.
+-- is journalled by one statement instead of one per interrupt. With no :event_type, the type follows
+-- the status each reached (an expiry that auto-rejects is "interrupt.resolved").
 INSERT INTO jeeves_interrupt_events (
     interrupt_id, event_type, sequence, request_id, user_id, session_id, created_at)
-SELECT i.id, :event_type, :sequence, i.request_id, i.user_id, i.session_id, :at
+SELECT i.id, coalesce(:event_type, 'interrupt.' || i.status), :sequence, i.request_id, i.user_id, i.session_id, :at
   FROM json_each(:ids) AS wanted JOIN jeeves_interrupts AS i ON i.id = wanted.value
  ORDER BY wanted.key;
 
@@ -36,7 +37,8 @@ coalesce(e.payload, CASE WHEN 'blob' IN (
     typeof(i.id), typeof(i.kind), typeof(i.request_id), typeof(i.user_id), typeof(i.session_id),
     typeof(i.envelope_id), typeof(i.question), typeof(i.message), typeof(i.status),
     typeof(i.created_at), typeof(i.expires_at), typeof(i.resolved_at), typeof(i.trace_id),
-    typeof(i.span_id), typeof(i.idempotency_key)) THEN NULL ELSE json_object(
+    typeof(i.span_id), typeof(i.idempotency_key), typeof(i.created_by), typeof(i.action_hash),
+    typeof(i.resolution), typeof(i.consumed_at)) THEN NULL ELSE json_object(
     'id', i.id, 'kind', i.kind, 'request_id', i.request_id, 'user_id', i.user_id,
     'session_id', i.session_id, 'envelope_id', i.envelope_id, 'question', i.question,
     -- JSON columns that do not parse (written by another tool) go out quoted, as text that is
@@ -48,7 +50,14 @@ coalesce(e.payload, CASE WHEN 'blob' IN (
                      WHEN json_valid(i.response) THEN json(i.response) ELSE quote(i.response) END,
     'created_at', i.created_at, 'expires_at', i.expires_at,
     'resolved_at', CASE e.sequence WHEN 1 THEN NULL ELSE i.resolved_at END,
-    'trace_id', i.trace_id, 'span_id', i.span_id, 'idempotency_key', i.idempotency_key) END)
+    'trace_id', i.trace_id, 'span_id', i.span_id, 'idempotency_key', i.idempotency_key,
+    'created_by', i.created_by,
+    'policy', CASE WHEN i.policy IS NULL THEN NULL
+                   WHEN json_valid(i.policy) THEN json(i.policy) ELSE quote(i.policy) END,
+    'action_hash', i.action_hash,
+    'resolution', CASE e.sequence WHEN 1 THEN NULL ELSE i.resolution END,
+    -- An approval used later does not change the event that ended the interrupt.
+    'consumed_at', CASE WHEN e.sequence >= 3 THEN i.consumed_at END) END)
 
 -- name: events_select
 -- Journal rows `e` with the interrupt as it stood (listing.events_statement adds the filters).
@@ -70,18 +79,38 @@ UPDATE jeeves_interrupt_events AS e
 -- ~30,000 and ~25,000 instructions saved of ~337,000 per create and answer.
 UPDATE jeeves_interrupts
    SET status = :status,
-       response = :response,
        resolved_at = :at,
+       resolution = :resolution,
+       -- The answer records the action it was given on: its own (an edit), else the proposed one.
+       response = CASE WHEN action_hash IS NULL OR :response IS NULL THEN :response
+                       ELSE json_insert(:response, '$.action_hash', action_hash) END,
        data = CASE WHEN :data_patch IS NULL THEN data ELSE json_patch(data, :data_patch) END
  WHERE id = :id
    AND status = 'pending'
    AND (expires_at IS NULL OR expires_at > :at)
    AND (:responder_id IS NULL OR user_id = :responder_id)
-   AND instr(:kinds, ',' || kind || ',') > 0;
+   AND instr(:kinds, ',' || kind || ',') > 0
+   AND (policy IS NULL OR :policy_checked);
+
+-- name: expiry_outcome
+-- An expression: the SET list that ends a due interrupt. Most have no policy and expire; one whose
+-- policy holds an `expiry_response` (on_expire "reject" or "approve", worked out at creation)
+-- is resolved with it instead. A policy that is not JSON (another tool wrote it) expires.
+status = CASE WHEN policy IS NOT NULL AND json_valid(policy)
+                   AND json_extract(policy, '$.expiry_response') IS NOT NULL
+              THEN 'resolved' ELSE 'expired' END,
+resolution = CASE WHEN policy IS NULL OR NOT json_valid(policy) THEN 'expired'
+                  ELSE CASE json_extract(policy, '$.on_expire')
+                       WHEN 'reject' THEN 'auto_rejected' WHEN 'approve' THEN 'auto_approved'
+                       ELSE 'expired' END END,
+response = CASE WHEN policy IS NOT NULL AND json_valid(policy)
+                     AND json_extract(policy, '$.expiry_response') IS NOT NULL
+                THEN json_set(json_extract(policy, '$.expiry_response'), '$.received_at', :received_at) END,
+resolved_at = :now
 
 -- name: expire_due
 UPDATE jeeves_interrupts
-   SET status = 'expired', resolved_at = :now
+   SET {expiry_outcome}
  WHERE id IN (SELECT id FROM jeeves_interrupts
                -- Without statistics the planner prefers (status, created_at, id) from 0003, which
                -- reads every pending row and sorts; the partial expiry index reads only due rows.
@@ -92,8 +121,17 @@ RETURNING *;
 
 -- name: expire_one
 UPDATE jeeves_interrupts
-   SET status = 'expired', resolved_at = :now
+   SET {expiry_outcome}
  WHERE id = :id AND status = 'pending' AND expires_at <= :now
+RETURNING *;
+
+-- name: consume_approval
+-- The agent uses the approval of :action_hash (the answer's own, else the proposed action's), once.
+UPDATE jeeves_interrupts
+   SET consumed_at = :at
+ WHERE id = :id AND status = 'resolved' AND consumed_at IS NULL
+   AND coalesce(CASE WHEN json_valid(response) THEN json_extract(response, '$.action_hash') END,
+                action_hash) = :action_hash
 RETURNING *;
 
 -- name: get_interrupt

@@ -1,0 +1,236 @@
+"""Approvals: the rules an interrupt carries from creation (its `policy`), the action an answer is
+bound to (`action_hash`), and the checks of an answer and of an agent's use of it.
+
+Everything here is opt-in. An interrupt created with no rule has an empty policy, stored as
+NULL, and the store's compare-and-set takes it in one statement as before; one with a policy is
+checked here first (a policy never changes once created, so the check still holds in the
+compare-and-set that follows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Optional, TypedDict
+
+import jsonschema
+from jsonschema.exceptions import SchemaError
+
+from jeeves_protocols import (
+    ApprovalMismatchError,
+    ApprovalNotGrantedError,
+    ApprovalUsedError,
+    FlowInterrupt,
+    InterruptConfig,
+    InterruptKind,
+    InterruptResponse,
+    InterruptStatus,
+    InvalidInterruptError,
+    InvalidResponseError,
+    Resolution,
+    SelfApprovalError,
+)
+
+from . import validation as check
+
+__all__ = [
+    "ApprovalRules",
+    "APPROVAL_KINDS",
+    "APPROVING_DECISIONS",
+    "ON_EXPIRE_CHOICES",
+    "action_hash",
+    "answer_hash",
+    "approves",
+    "build_policy",
+    "check_answer",
+    "check_config",
+    "check_use",
+    "require_rule_names",
+]
+
+#: What `on_expire` may say; "reject" and "approve" only for the kinds that approve an action.
+ON_EXPIRE_CHOICES = ("expire", "reject", "approve")
+#: The kinds whose answer approves (or not) an action: an action hash binds their answers.
+APPROVAL_KINDS = frozenset({InterruptKind.CONFIRMATION, InterruptKind.AGENT_REVIEW})
+#: A review's decisions that approve its action: as proposed, or as edited in the answer's data.
+APPROVING_DECISIONS = frozenset({"approve", "modify"})
+#: Per approval kind: the answer an expiry gives for on_expire "reject" and "approve".
+_EXPIRY_ANSWERS: dict[InterruptKind, dict[str, dict[str, Any]]] = {
+    InterruptKind.CONFIRMATION: {"reject": {"approved": False}, "approve": {"approved": True}},
+    InterruptKind.AGENT_REVIEW: {"reject": {"decision": "reject"}, "approve": {"decision": "approve"}},
+}
+
+
+class ApprovalRules(TypedDict, total=False):
+    """The approval rules `create_interrupt` (and each `create_*` helper) takes per interrupt.
+    Each one left out comes from the kind's InterruptConfig."""
+
+    #: The principal raising the interrupt (an API token's user); needed by forbid_self_approval.
+    created_by: Optional[str]
+    #: "expire", or for confirmations and reviews "reject" or "approve" (see InterruptConfig).
+    on_expire: Optional[str]
+    #: Refuse answers from `created_by`.
+    forbid_self_approval: Optional[bool]
+    #: A JSON Schema the answer's `data` must match (edit-and-approve: the edited action).
+    response_schema: Optional[dict[str, Any]]
+
+
+def require_rule_names(rules: Mapping[str, Any], function: str) -> None:
+    """Refuse a keyword no rule has, as Python refuses an unknown keyword argument (`**rules`
+    would take any)."""
+    for name in rules:
+        if name not in ApprovalRules.__annotations__:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+
+
+def action_hash(data: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of `data["action"]`, or of `data` with no "action".
+
+    Canonical: keys sorted, no insignificant whitespace, text as UTF-8 (not \\u escapes), so the
+    same action hashes the same in every process and language that follows the rule.
+    """
+    action = data.get("action", data)
+    canonical = json.dumps(action, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def approves(response: InterruptResponse) -> bool:
+    """Whether an answer approves: `approved=True`, or a review decision of approve or modify."""
+    return response.approved is True or (response.decision or "").strip() in APPROVING_DECISIONS
+
+
+def answer_hash(response: InterruptResponse) -> Optional[str]:
+    """The hash an answer binds itself to, when it can tell without the interrupt: an approval
+    whose `data` holds an edited action. Otherwise None, and the store records the hash of the
+    proposed action (the interrupt's own) with the answer."""
+    if response.data and approves(response):
+        return action_hash(response.data)
+    return None
+
+
+def check_config(kind: InterruptKind, config: InterruptConfig, name: str) -> None:
+    """Refuse a per-kind config whose approval rules cannot apply to the kind."""
+    _require_on_expire(kind, config.on_expire, f"{name}.on_expire")
+    if not isinstance(config.forbid_self_approval, bool):
+        raise InvalidInterruptError(
+            f"{name}.forbid_self_approval must be true or false", field=f"{name}.forbid_self_approval"
+        )
+
+
+def build_policy(
+    kind: InterruptKind,
+    config: InterruptConfig,
+    *,
+    created_by: Optional[str] = None,
+    on_expire: Optional[str] = None,
+    forbid_self_approval: Optional[bool] = None,
+    response_schema: Optional[Mapping[str, Any]] = None,
+) -> dict[str, Any]:
+    """The policy an interrupt is created with: the kind's config, overridden per interrupt.
+    Only rules that differ from the seed's behaviour are kept (none: an empty policy)."""
+    policy: dict[str, Any] = {}
+    outcome = config.on_expire if on_expire is None else _require_on_expire(kind, on_expire, "on_expire")
+    if outcome != "expire":
+        policy["on_expire"] = outcome
+        # Worked out now, so the stores' expiry sweep only copies it (see `expiry_outcome` in
+        # store/queries/*/interrupts.sql): the route is recorded like any other answer's.
+        policy["expiry_response"] = {**_EXPIRY_ANSWERS[kind][outcome], "via": "expiry"}
+    forbid = config.forbid_self_approval if forbid_self_approval is None else forbid_self_approval
+    if not isinstance(forbid, bool):
+        raise InvalidInterruptError(
+            "forbid_self_approval must be true or false", field="forbid_self_approval"
+        )
+    if forbid:
+        if created_by is None:
+            raise InvalidInterruptError(
+                "forbid_self_approval needs created_by: the principal whose answers it refuses",
+                field="created_by",
+            )
+        policy["forbid_self_approval"] = True
+    if response_schema is not None:
+        policy["response_schema"] = _require_schema(response_schema)
+    return policy
+
+
+def check_answer(interrupt: FlowInterrupt, response: InterruptResponse) -> None:
+    """Raise why `interrupt`'s policy refuses `response` (SelfApprovalError, or
+    InvalidResponseError naming the failing path); return if it admits it."""
+    policy = interrupt.policy
+    if policy.get("forbid_self_approval") and (
+        response.responder_id is None or response.responder_id == interrupt.created_by
+    ):
+        raise SelfApprovalError(interrupt.id, response.responder_id)
+    schema = policy.get("response_schema")
+    if schema is not None:
+        _validate_answer(interrupt.id, schema, response.data)
+
+
+def check_use(interrupt: FlowInterrupt, action: Mapping[str, Any]) -> str:
+    """The hash of `action` if `interrupt` holds an unused approval of exactly it; else raise
+    ApprovalNotGrantedError, ApprovalMismatchError or ApprovalUsedError."""
+    response = interrupt.response
+    if interrupt.status is not InterruptStatus.RESOLVED or response is None or not approves(response):
+        if interrupt.status is not InterruptStatus.RESOLVED:
+            state = interrupt.status.value
+        elif interrupt.resolution is Resolution.AUTO_REJECTED:
+            state = "rejected by its expiry"
+        else:
+            state = "answered without an approval"
+        raise ApprovalNotGrantedError(
+            interrupt.id, f"interrupt {interrupt.id!r} holds no approval (it is {state})"
+        )
+    approved = response.action_hash or interrupt.action_hash
+    given = action_hash(check.json_data(action, "action"))
+    if approved is None or given != approved:
+        raise ApprovalMismatchError(
+            interrupt.id,
+            f"the action is not the one interrupt {interrupt.id!r} approved "
+            f"(sha256 {given[:12]}..., approved {approved[:12] + '...' if approved else 'none'})",
+        )
+    if interrupt.consumed_at is not None:
+        raise ApprovalUsedError(
+            interrupt.id, f"the approval of interrupt {interrupt.id!r} was already used"
+        )
+    return given
+
+
+def _require_on_expire(kind: InterruptKind, value: Any, name: str) -> str:
+    if value not in ON_EXPIRE_CHOICES:
+        raise InvalidInterruptError(
+            f"{name} must be one of {', '.join(ON_EXPIRE_CHOICES)}, not {value!r}", field=name
+        )
+    if value != "expire" and kind not in APPROVAL_KINDS:
+        raise InvalidInterruptError(
+            f"{name}={value!r} needs an interrupt that approves an action (confirmation or "
+            f"agent_review), not a {kind.value}",
+            field=name,
+        )
+    return str(value)
+
+
+def _require_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `schema` that is a JSON Schema its own meta-schema accepts."""
+    copied = check.json_data(schema, "response_schema")
+    try:
+        jsonschema.validators.validator_for(copied).check_schema(copied)
+    except SchemaError as exc:
+        where = "/".join(str(part) for part in exc.path)
+        raise InvalidInterruptError(
+            f"response_schema is not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}",
+            field="response_schema",
+        ) from None
+    return copied
+
+
+def _validate_answer(interrupt_id: str, schema: dict[str, Any], data: dict[str, Any]) -> None:
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+    raise InvalidResponseError(
+        f"response.data{path} does not match interrupt {interrupt_id!r}'s response_schema: {error.message}",
+        field=f"data{path}",
+        interrupt_id=interrupt_id,
+    )
