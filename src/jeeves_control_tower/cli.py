@@ -5,8 +5,9 @@ Commands that need the database (serve, migrate, tokens, expire) open it directl
 demo) go through a running server at `--url` / JEEVES_URL with `--token` / JEEVES_TOKEN, so
 they obey the same auth as everyone else.
 
-Exit codes: 0 done; 1 other failure; 2 bad usage; 3 not found; 4 not pending (conflict);
-5 token refused; 6 server or database unreachable; 7 timed out.
+Exit codes: 0 done; 1 other failure; 2 bad usage; 3 not found; 4 not pending (or an approval
+that does not cover it: a conflict); 5 token refused (or its user may not answer: not theirs,
+self-approval); 6 server or database unreachable; 7 timed out.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import quote
 import click
 
 from jeeves_protocols import (
+    ApprovalError,
     FlowInterrupt,
     InterruptError,
     InterruptKind,
@@ -33,12 +35,17 @@ from jeeves_protocols import (
     InterruptResponse,
     InvalidInterruptError,
     InvalidResponseError,
+    Resolution,
+    ResponderMismatchError,
     StoreError,
     WaitTimeoutError,
 )
+from jeeves_protocols.interrupts import format_time
 
 from .client import RemoteAuthError, RemoteInterruptService
 from .demo import run_demo, summarize
+from .services import InterruptEvent
+from .store.base import CREATED_SEQUENCE, TERMINAL_SEQUENCE
 
 T = TypeVar("T")
 
@@ -48,7 +55,9 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (InterruptNotFoundError, 3),
     (InterruptNotPendingError, 4),
+    (ApprovalError, 4),  # the interrupt's state does not permit it: a conflict, like not pending
     (RemoteAuthError, 5),
+    (ResponderMismatchError, 5),  # SelfApprovalError too: this token's user may not do it
     (StoreError, 6),
     (WaitTimeoutError, 7),
     (InvalidInterruptError, 2),
@@ -126,9 +135,36 @@ def describe(interrupt: FlowInterrupt) -> str:
     line = f"{interrupt.id}  {interrupt.status.value:<9} {interrupt.kind.value:<18} {interrupt.user_id:<12}"
     line += f" {what}"
     if interrupt.response is not None:
-        answer = interrupt.response
-        given = summarize(answer)
-        line += f"\n    answered {given!r} by {answer.responder_id} at {interrupt.resolved_at}"
+        line += f"\n    {_answered(interrupt, interrupt.response)} at {interrupt.resolved_at}"
+    elif interrupt.resolution is not None and interrupt.resolution is not Resolution.ANSWERED:
+        reason = interrupt.data.get("cancel_reason")
+        line += f"\n    {interrupt.resolution.value} at {interrupt.resolved_at}"
+        line += f": {reason}" if reason else ""
+    if interrupt.consumed_at is not None:
+        line += f"\n    approval used at {interrupt.consumed_at}"
+    return line
+
+
+def _answered(interrupt: FlowInterrupt, answer: InterruptResponse) -> str:
+    """How an answer came: `answered 'x' by alice via cli`, or `auto_rejected (expiry)`."""
+    if interrupt.resolution in (Resolution.AUTO_REJECTED, Resolution.AUTO_APPROVED):
+        assert interrupt.resolution is not None
+        return f"{interrupt.resolution.value} {summarize(answer)!r} by its expiry"
+    by = f" by {answer.responder_id}" if answer.responder_id else ""
+    via = f" via {answer.via}" if answer.via else ""
+    return f"answered {summarize(answer)!r}{by}{via}"
+
+
+def describe_event(event: InterruptEvent) -> str:
+    """One history line: when, what happened, to which interrupt, who did it and how."""
+    interrupt = event.interrupt
+    line = f"{format_time(event.created_at)}  #{event.seq:<6} {event.type:<32} {interrupt.id}"
+    if event.sequence == TERMINAL_SEQUENCE and interrupt.response is not None:
+        line += f"  {_answered(interrupt, interrupt.response)}"
+    elif event.sequence == TERMINAL_SEQUENCE and interrupt.data.get("cancel_reason"):
+        line += f"  reason: {interrupt.data['cancel_reason']}"
+    elif event.sequence == CREATED_SEQUENCE:
+        line += f"  for {interrupt.user_id}" + (f" by {interrupt.created_by}" if interrupt.created_by else "")
     return line
 
 
@@ -463,23 +499,26 @@ def expire(database_url: str, as_json: bool) -> None:
 
 
 def _json_object(
-    text: Optional[str], error: type[InvalidInterruptError] | type[InvalidResponseError]
+    text: Optional[str],
+    error: type[InvalidInterruptError] | type[InvalidResponseError],
+    option: str = "--data",
 ) -> Optional[dict[str, Any]]:
-    """--data: a JSON object, or a bad-input exit naming the option."""
+    """--data (or another JSON option): a JSON object, or a bad-input exit naming the option."""
     if text is None:
         return None
+    field = option.removeprefix("--").replace("-", "_")
     try:
         value = json.loads(text)
     except ValueError as exc:
-        fail(error(f"--data is not JSON: {exc}", field="data"))
+        fail(error(f"{option} is not JSON: {exc}", field=field))
     if not isinstance(value, dict):
-        fail(error("--data must be a JSON object", field="data"))
+        fail(error(f"{option} must be a JSON object", field=field))
     return value
 
 
 def _remote(url: str, token: str, job: Callable[[RemoteInterruptService], Awaitable[T]]) -> T:
     async def go() -> T:
-        async with RemoteInterruptService(url, token) as remote:
+        async with RemoteInterruptService(url, token, via="cli") as remote:
             return await job(remote)
 
     return run(go())
@@ -521,6 +560,10 @@ def list_command(url: str, token: str, as_json: bool, limit: int, **filters: Opt
 @click.option(
     "--wait", "wait_seconds", type=click.FloatRange(min=0), help="Then wait this many seconds for the answer."
 )
+@click.option("--on-expire", type=click.Choice(["expire", "reject", "approve"]),
+              help="What its expiry does (reject/approve: confirmations and reviews).")
+@click.option("--forbid-self-approval", is_flag=True, help="Refuse answers from this token's user.")
+@click.option("--response-schema", "schema_json", help="A JSON Schema the answer's data must match.")
 def ask(
     url: str,
     token: str,
@@ -534,17 +577,22 @@ def ask(
     data_json: Optional[str],
     ttl: Optional[float],
     wait_seconds: Optional[float],
+    on_expire: Optional[str],
+    forbid_self_approval: bool,
+    schema_json: Optional[str],
 ) -> None:
     """Raise an interrupt through the server, as an agent would (and wait for the answer)."""
     from datetime import timedelta
 
     data = _json_object(data_json, InvalidInterruptError)
+    schema = _json_object(schema_json, InvalidInterruptError, "--response-schema")
 
     async def go(remote: RemoteInterruptService) -> FlowInterrupt:
         created = await remote.create_interrupt(
             InterruptKind(kind), request_id or f"cli-{uuid.uuid4().hex[:12]}", user_id, session_id,
             question=question, message=message, data=data,
             ttl=timedelta(seconds=ttl) if ttl is not None else None,
+            on_expire=on_expire, forbid_self_approval=forbid_self_approval or None, response_schema=schema,
         )
         if wait_seconds is None:
             return created
@@ -554,6 +602,52 @@ def ask(
 
     interrupt = _remote(url, token, go)
     emit(as_json, interrupt.to_dict(), describe(interrupt))
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+@click.argument("interrupt_id", required=False)
+@click.option("--request", "request_id", help="Every event of this run's interrupts instead.")
+@click.option("--session", "session_id", help="Every event of this session's interrupts instead.")
+def history(
+    url: str,
+    token: str,
+    as_json: bool,
+    interrupt_id: Optional[str],
+    request_id: Optional[str],
+    session_id: Optional[str],
+) -> None:
+    """The history of an interrupt (or of a run or session): every event, oldest first."""
+    if sum(key is not None for key in (interrupt_id, request_id, session_id)) != 1:
+        raise click.UsageError("give one of INTERRUPT_ID, --request and --session")
+    events = _remote(
+        url,
+        token,
+        lambda remote: remote.get_history(interrupt_id, request_id=request_id, session_id=session_id),
+    )
+    emit(
+        as_json,
+        [{"seq": e.seq, "type": e.type, "sequence": e.sequence, "created_at": format_time(e.created_at),
+          "interrupt": e.interrupt.to_dict()} for e in events],
+        "\n".join(describe_event(event) for event in events) or "no events",
+    )
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+def waiting(url: str, token: str, as_json: bool) -> None:
+    """Who waits on what (an admin's token): pending interrupts by kind, by user and by age."""
+    summary = _remote(url, token, lambda remote: remote.pending_summary())
+    lines = [f"{summary['total']} pending"]
+    for title, counts in (("by kind", summary["by_kind"]), ("by user", summary["by_user"]),
+                          ("by age", summary["by_age"])):
+        lines.append(f"{title}:")
+        lines.extend(f"  {name:<20} {count}" for name, count in counts.items())
+    emit(as_json, summary, "\n".join(lines))
 
 
 @main.command()

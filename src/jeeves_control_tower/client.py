@@ -135,11 +135,13 @@ class RemoteInterruptService(InterruptCreationHelpers):
         *,
         timeout: float = 30.0,
         transport: Optional[httpx.AsyncBaseTransport] = None,
+        via: str = "api",
     ) -> None:
+        """`via` is the route its answers are recorded as having taken ("api"; the CLI says "cli")."""
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", "X-Jeeves-Via": via},
             timeout=timeout,
             transport=transport,
         )

@@ -341,3 +341,38 @@ def _command(path: tuple[str, ...]) -> click.Command:
         assert found is not None
         command = found
     return command
+
+
+def test_approvals_from_the_command_line(served: Served) -> None:
+    """ask with approval rules, an answer recorded as the CLI's, its history, who waits on what."""
+    assert served.admin_token is not None
+    env = {"JEEVES_URL": served.url, "JEEVES_TOKEN": served.admin_token}
+    action = '{"action": {"deploy": "billing", "replicas": 3}}'
+    asked = as_json(jeeves("ask", "--kind", "confirmation", "--user", "admin", "--session", "s-ap",
+                           "--request", "run-ap", "--question", "Deploy?", "--data", action,
+                           "--on-expire", "reject", "--response-schema", '{"type": "object"}', "--json", env=env))
+    assert asked["policy"]["on_expire"] == "reject" and asked["created_by"] == "admin"
+    assert asked["policy"]["response_schema"] == {"type": "object"}
+    assert as_json(jeeves("waiting", "--json", env=env))["by_user"] == {"admin": 1}
+    assert "1 pending" in jeeves("waiting", env=env).output
+
+    answered = as_json(jeeves("respond", asked["id"], "--approve", "--json", env=env))
+    assert answered["response"]["via"] == "cli" and answered["resolution"] == "answered"
+    assert "answered True by admin via cli" in jeeves("show", asked["id"], env=env).output
+    lines = jeeves("history", asked["id"], env=env).output.splitlines()
+    assert [line.split()[2] for line in lines] == ["interrupt.confirmation_needed", "interrupt.resolved"]
+    assert "for admin by admin" in lines[0] and "answered True by admin via cli" in lines[1]
+    by_run = as_json(jeeves("history", "--request", "run-ap", "--json", env=env))
+    assert [event["type"] for event in by_run] == ["interrupt.confirmation_needed", "interrupt.resolved"]
+    assert len(as_json(jeeves("history", "--session", "s-ap", "--json", env=env))) == 2
+
+    assert jeeves("history", env=env).exit_code == 2  # which history: none named
+    assert jeeves("history", asked["id"], "--request", "run-ap", env=env).exit_code == 2
+    refused = jeeves("ask", "--user", "admin", "--session", "s", "--question", "q?", "--on-expire", "reject", env=env)
+    assert refused.exit_code == 2 and "confirmation or agent_review" in refused.output
+    assert jeeves("ask", "--user", "admin", "--session", "s", "--question", "q?",
+                  "--response-schema", "[1]", env=env).exit_code == 2
+    own = as_json(jeeves("ask", "--kind", "confirmation", "--user", "admin", "--session", "s", "--question", "Mine?",
+                         "--forbid-self-approval", "--json", env=env))
+    self_approved = jeeves("respond", own["id"], "--approve", env=env)
+    assert self_approved.exit_code == 5 and "forbids self-approval" in self_approved.output
