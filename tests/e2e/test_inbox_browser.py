@@ -7,6 +7,7 @@ who answered what. Screenshots of the inbox (desktop and phone width) go to test
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -398,3 +399,88 @@ async def test_focus_and_fields_stand_out_and_the_title_counts_what_waits(
         <= parseFloat(getComputedStyle(document.documentElement).scrollPaddingTop)""")
     assert covered
     await page.close()
+
+
+async def test_edit_with_the_schema_form_then_see_the_history(api: Api, browser: Browser) -> None:
+    """A confirmation with a response_schema renders its action as a form prefilled with the
+    proposal; the responder edits it, reviews the diff, approves the edit; the agent's consume
+    of the edited action shows in the card's History; an expiry's rejection says it was one."""
+    OUTPUT.mkdir(exist_ok=True)
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "422" not in m.text else None)
+    schema = {
+        "properties": {
+            "action": {
+                "properties": {
+                    "amount": {"type": "number", "maximum": 500},
+                    "currency": {"enum": ["EUR", "USD"]},
+                    "notify": {"type": "boolean"},
+                    "orders": {"type": "array", "items": {"type": "string"}},
+                }
+            }
+        }
+    }
+    proposal = {"amount": 900, "currency": "EUR", "notify": False, "orders": ["A-17"]}
+    asked = await raise_interrupt(
+        api, "confirmation", "sess-edit", message="Refund the customer?",
+        data={"action": proposal}, response_schema=schema,
+    )
+    await sign_in(page, api, api.secrets["alice"])
+    refund = card(page, asked["id"])
+    await expect(refund).to_be_visible()
+    await expect(refund.locator(".origin")).to_contain_text("asked by agent-bot")
+    await expect(refund.locator(".origin")).to_contain_text("request req-confirmation")
+    amount = refund.get_by_label("amount")
+    await expect(amount).to_have_value("900")
+    await expect(refund.get_by_label("currency")).to_have_value('"EUR"')
+    await expect(refund.get_by_label("orders")).to_have_value("A-17")
+
+    # Past the schema's maximum: the server refuses it, naming the field, and the card stays.
+    await amount.fill("9000")
+    await refund.get_by_role("button", name="Review changes").click()
+    await expect(refund.locator(".diff")).to_contain_text("amount: 900 → 9000")
+    await refund.get_by_role("button", name="Approve with changes").click()
+    await expect(refund.locator("p.error")).to_contain_text("data.action.amount")
+
+    await amount.fill("400")
+    await refund.get_by_label("notify").check()
+    await refund.get_by_label("orders").fill("A-17\nA-18")
+    await refund.get_by_role("button", name="Review changes").click()
+    diff = refund.locator(".diff")
+    await expect(diff).to_contain_text("amount: 900 → 400")
+    await expect(diff).to_contain_text("notify: false → true")
+    await expect(diff).to_contain_text('orders: ["A-17"] → ["A-17","A-18"]')
+    await page.screenshot(path=str(OUTPUT / "inbox-edit-and-approve.png"), full_page=True)
+    await refund.get_by_role("button", name="Approve with changes").click()
+    await expect(refund).to_have_count(0)
+
+    answered = await fetch(api, asked["id"])
+    edited = {"amount": 400, "currency": "EUR", "notify": True, "orders": ["A-17", "A-18"]}
+    assert answered["response"]["approved"] is True and answered["response"]["data"] == {"action": edited}
+    assert answered["response"]["via"] == "inbox" and answered["response"]["responder_id"] == "alice"
+    assert answered["data"] == {"action": proposal}  # the proposal is kept beside the edit
+    used = await api.client("agent").post(f"/v1/interrupts/{asked['id']}/consume", json={"action": edited})
+    assert used.status_code == 200, used.text
+
+    timed_out = await raise_interrupt(api, "confirmation", "sess-edit", message="Rotate keys?",
+                                      on_expire="reject", ttl_seconds=0.5)
+    await page.get_by_role("button", name="History").first.click()
+    await expect(page.locator(f'.past[data-id="{asked["id"]}"] .status')).to_have_text("answered by alice via inbox")
+    past = page.locator(f'.past[data-id="{asked["id"]}"]')
+    await expect(past.locator(".used")).to_contain_text("Approval used by the agent")
+    await past.locator("summary", has_text="History").click()
+    events = past.locator(".events li")
+    await expect(events).to_have_count(3)
+    await expect(events.nth(0)).to_contain_text("raised by agent-bot for alice")
+    await expect(events.nth(1)).to_contain_text("answered by alice via inbox")
+    await expect(events.nth(2)).to_contain_text("approval used by the agent")
+    await asyncio.sleep(0.6)
+    assert await api.service.expire_pending() == 1  # the sweep's outcome: a rejection, not a human's
+    expired = page.locator(f'.past[data-id="{timed_out["id"]}"] .status')
+    await expect(expired).to_have_text("rejected by its expiry", timeout=10_000)
+    await page.screenshot(path=str(OUTPUT / "inbox-history-of-an-approval.png"), full_page=True)
+    assert problems == []
+    await context.close()

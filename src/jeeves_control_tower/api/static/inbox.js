@@ -61,7 +61,8 @@ class ApiProblem extends Error {
 }
 
 async function api(path, options = {}) {
-  const headers = { Accept: "application/json", Authorization: `Bearer ${state.token}` };
+  // X-Jeeves-Via: an answer sent from here is recorded as the inbox's (History shows it).
+  const headers = { Accept: "application/json", Authorization: `Bearer ${state.token}`, "X-Jeeves-Via": "inbox" };
   const init = { method: options.method || "GET", headers };
   if (options.body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -380,13 +381,23 @@ function renderCard(item) {
       ? el("span", { class: "countdown", "data-expires": item.expires_at, "aria-label": "time left" })
       : el("span", { class: "countdown none", text: " · no expiry" }),
   );
+  // Who asked, and in which run: the raising token's user and the request id.
+  const origin = el(
+    "p",
+    { class: "meta origin" },
+    item.created_by ? "asked by " : null,
+    item.created_by ? el("strong", { text: item.created_by }) : null,
+    item.created_by ? " · " : null,
+    "request ",
+    el("code", { text: item.request_id }),
+  );
   const heading = el("h4", { id: titleId, text: item.question || item.message || kindLabel(item.kind) });
-  card.append(heading, meta);
+  card.append(heading, meta, origin);
   if (item.question && item.message) card.append(el("p", { class: "message", text: item.message }));
   const error = el("p", { class: "error", role: "alert", hidden: true });
   const builder = FORMS[item.kind] || acknowledgeForm;
   card.append(builder(item, (body, button) => submit(item, body, button, error, card), error));
-  card.append(error);
+  card.append(error, eventsPanel(item));
   return card;
 }
 
@@ -452,7 +463,7 @@ const FORMS = {
     return form;
   },
 
-  confirmation(item, send) {
+  confirmation(item, send, error) {
     // A reason rides on the answer as its text: the agent receives it, History shows it.
     const inputId = `reason-${cssId(item.id)}`;
     const reason = el("textarea", { id: inputId, name: "reason", rows: 2 });
@@ -464,6 +475,7 @@ const FORMS = {
       "div",
       { class: "answer" },
       dataList(item.data),
+      editForm(item, send, error, (data) => ({ approved: true, data })),
       el("label", { for: inputId, text: "Reason (optional, sent with your answer)" }),
       reason,
       actions(
@@ -485,6 +497,7 @@ const FORMS = {
       "div",
       { class: "answer" },
       dataList(item.data),
+      editForm(item, send, error, (data) => ({ decision: "modify", data })),
       el("label", { for: inputId, text: "Comment (needed for Modify)" }),
       comment,
       actions(
@@ -592,8 +605,7 @@ function renderHistoryItem(item) {
       { class: "meta" },
       el("span", { class: "badge", text: kindLabel(item.kind) }),
       " ",
-      el("span", { class: `status status-${item.status}`, text: describeStatus(item.status) }),
-      response && response.responder_id ? ` by ${response.responder_id}` : "",
+      el("span", { class: `status status-${item.status}`, text: describeEnding(item) }),
       when ? " " : "",
       when ? el("time", { datetime: when, title: when, text: formatTime(when) }) : null,
       " · session ",
@@ -601,6 +613,8 @@ function renderHistoryItem(item) {
     ),
     el("p", { class: "subject", text: item.question || item.message || item.id }),
     response ? el("p", { class: "answer-text" }, el("strong", { text: "Answer: " }), summarizeResponse(response)) : null,
+    item.consumed_at ? el("p", { class: "used", text: `Approval used by the agent ${formatTime(item.consumed_at)}` }) : null,
+    eventsPanel(item),
   );
 }
 
