@@ -20,7 +20,6 @@ from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
 import httpx
-from typing_extensions import Unpack
 
 from jeeves_protocols import (
     ApprovalError,
@@ -45,7 +44,6 @@ from jeeves_protocols import (
 )
 from jeeves_protocols.interrupts import parse_time
 
-from .services.approvals import ApprovalRules, require_rule_names
 from .services.helpers import InterruptCreationHelpers
 from .store.base import InterruptEvent
 
@@ -203,11 +201,14 @@ class RemoteInterruptService(InterruptCreationHelpers):
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
-        **rules: Unpack[ApprovalRules],
+        created_by: Optional[str] = None,
+        on_expire: Optional[str] = None,
+        forbid_self_approval: Optional[bool] = None,
+        response_schema: Optional[Dict[str, Any]] = None,
     ) -> FlowInterrupt:
-        """As InterruptService's. The server records the token's user as `created_by` (a
+        """As InterruptService's. The server records the token's user as `created_by` (the
         `created_by` given here is not sent: a client cannot claim to be someone else)."""
-        require_rule_names(rules, "create_interrupt")
+        del created_by
         body: Dict[str, Any] = {
             "kind": InterruptKind(kind).value,
             "request_id": request_id,
@@ -221,9 +222,9 @@ class RemoteInterruptService(InterruptCreationHelpers):
             "data": data,
             "ttl_seconds": ttl.total_seconds() if ttl is not None else None,
             "idempotency_key": idempotency_key,
-            "on_expire": rules.get("on_expire"),
-            "forbid_self_approval": rules.get("forbid_self_approval"),
-            "response_schema": rules.get("response_schema"),
+            "on_expire": on_expire,
+            "forbid_self_approval": forbid_self_approval,
+            "response_schema": response_schema,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return FlowInterrupt.from_db_row(await self._call("POST", "/v1/interrupts", json=body))

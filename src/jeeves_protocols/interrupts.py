@@ -73,6 +73,8 @@ def parse_time(value: Any) -> Optional[datetime]:
 _KINDS = {kind.value: kind for kind in InterruptKind}
 _STATUSES = {status.value: status for status in InterruptStatus}
 _RESOLUTIONS = {resolution.value: resolution for resolution in Resolution}
+#: By the status's value: a str key hashes in C, an Enum member's through Python (hot path).
+_RESOLUTION_OF_STATUS = {status.value: resolution for status, resolution in RESOLUTION_BY_STATUS.items()}
 
 
 class _Unreadable(Exception):
@@ -190,10 +192,11 @@ def _time(value: Any, column: str) -> Optional[datetime]:
         raise _Unreadable(column, f"not a time ({exc})") from None
 
 
-def _resolution(value: Optional[str], status: InterruptStatus) -> Optional[Resolution]:
-    """The stored resolution, or the one its status implies (rows from before resolutions)."""
+def _resolution(value: Optional[str], status_value: str) -> Optional[Resolution]:
+    """The stored resolution, or the one its status implies: stores write one only where the
+    status does not tell (auto_rejected, auto_approved), so an answer writes nothing more."""
     if value is None:
-        return RESOLUTION_BY_STATUS.get(status)
+        return _RESOLUTION_OF_STATUS.get(status_value)
     resolution = _RESOLUTIONS.get(value)
     if resolution is None:
         raise _Unreadable("resolution", f"unknown resolution {_describe(value)}")
@@ -266,11 +269,12 @@ class InterruptResponse:
         if approved is not None and not isinstance(approved, bool):
             raise _Unreadable("response.approved", f"must be true, false or null, not {_describe(approved)}")
         texts = [value.get(name) for name in _RESPONSE_TEXTS]
-        if not all(v.__class__ in _TEXT_TYPES for v in texts) or (  # inline: every answered row comes here
-            not all(v is None or v.isascii() or _has_utf8(v) for v in texts)
-        ):
-            for name in _RESPONSE_TEXTS:
-                _text(value.get(name), f"response.{name}")  # raises, naming the field
+        for text in texts:  # a plain loop: every answered row comes here, and most are None
+            if text is not None and (
+                text.__class__ is not str or (not text.isascii() and not _has_utf8(text))
+            ):
+                for name in _RESPONSE_TEXTS:
+                    _text(value.get(name), f"response.{name}")  # raises, naming the field
         try:
             received_at = parse_time(value.get("received_at"))
         except (TypeError, ValueError, OverflowError):
@@ -331,11 +335,6 @@ class FlowInterrupt:
     resolution: Optional[Resolution] = None
     #: When the agent used the approval (`consume`): an approval is used once.
     consumed_at: Optional[datetime] = None
-
-    def __post_init__(self) -> None:
-        # An ended interrupt always says how: one built with a status alone ended by it.
-        if self.resolution is None and self.status is not InterruptStatus.PENDING:
-            self.resolution = RESOLUTION_BY_STATUS.get(self.status)
 
     def is_due(self, now: datetime) -> bool:
         """Pending but past its expiry: it must not be answered or listed as pending any more."""
@@ -468,7 +467,7 @@ class FlowInterrupt:
             created_by=texts[9],
             policy=_json_object(policy, "policy") or {} if policy is not None else {},
             action_hash=texts[10],
-            resolution=_resolution(texts[11], status),
+            resolution=_resolution(texts[11], status_value),
             consumed_at=consumed_at,
         )
 

@@ -326,6 +326,10 @@ async def test_postgres_restart_under_load_is_a_clean_503_and_loses_nothing(clus
             reader = drain(served.process, served.output)
             for mode in ("fast", "immediate"):
                 results.append(await one_outage(mode, cluster, served.url, agent, responder, other))
+            # Each loop retries once per interval (1 s): the last outage may end less than an
+            # interval before the load does, so wait for both to say they are back before stopping.
+            await until(lambda: "".join(served.output).count('"store_recovered"') >= 4, 10,
+                        "the sweeper and the dispatcher recovering from the second outage")
             served.process.terminate()
             served.process.wait(timeout=15)
             reader.join(timeout=5)

@@ -105,6 +105,25 @@ def remote_client(snippet: str, tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out.splitlines()[-1] == "resolved True"
 
 
+def expiry_outcome(snippet: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(snippet)
+    assert capsys.readouterr().out.splitlines()[-1] == "resolved auto_rejected False"
+
+
+def edit_and_approve(snippet: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(snippet)
+    assert capsys.readouterr().out.splitlines()[-1] == "refund 400"
+
+
+def history(snippet: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(snippet)
+    assert capsys.readouterr().out.splitlines() == [
+        "interrupt.clarification_needed -",
+        "interrupt.resolved alice",
+        "0",
+    ]
+
+
 #: How each snippet is checked, told apart by a line only it has.
 CHECKS: dict[str, Callable[[str, Path, pytest.CaptureFixture[str]], None]] = {
     'service.respond(ask.id, InterruptResponse(text="auth")': first_example,
@@ -113,6 +132,9 @@ CHECKS: dict[str, Callable[[str, Path, pytest.CaptureFixture[str]], None]] = {
     "verifier.verify(body": webhook_receiver,
     "otel_adapter=OTelAdapter()": observability,
     "RemoteInterruptService(url, token)": remote_client,
+    'on_expire="reject")': expiry_outcome,
+    "response_schema=SCHEMA)": edit_and_approve,
+    'get_history(request_id="run-7")': history,
 }
 
 

@@ -19,6 +19,7 @@ from jeeves_protocols import (
     InterruptKind,
     InterruptResponse,
     InterruptStatus,
+    Resolution,
 )
 from jeeves_protocols.config import merge_config
 
@@ -137,6 +138,11 @@ def full_interrupt() -> FlowInterrupt:
         trace_id="t" * 32,
         span_id="s" * 16,
         idempotency_key="key-1",
+        created_by="agent-1",
+        policy={"on_expire": "reject", "expiry_response": {"approved": False, "via": "expiry"}},
+        action_hash="a" * 64,
+        resolution=Resolution.ANSWERED,
+        consumed_at=T0 + timedelta(minutes=3),
     )
 
 

@@ -9,10 +9,11 @@ interrupt survives its row and JSON forms unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +26,7 @@ from jeeves_protocols import (
     InterruptKind,
     InterruptResponse,
     InterruptStatus,
+    Resolution,
     StoreError,
 )
 from jeeves_protocols.interrupts import MAX_STORED_DATA_DEPTH
@@ -69,7 +71,25 @@ responses = st.builds(
     # to_dict() stamps a missing received_at with "now", so only a set one round-trips.
     received_at=moments,
     responder_id=optional_texts,
+    action_hash=optional_texts,
+    token_id=optional_texts,
+    via=optional_texts,
 )
+
+
+def _resolutions(status: InterruptStatus) -> st.SearchStrategy[Optional[Resolution]]:
+    """How an interrupt of this status can have ended (a store always says; pending: not yet)."""
+    if status is InterruptStatus.PENDING:
+        return st.none()
+    if status is InterruptStatus.RESOLVED:
+        return st.sampled_from([Resolution.ANSWERED, Resolution.AUTO_REJECTED, Resolution.AUTO_APPROVED])
+    return st.just(Resolution(status.value))
+
+
+def _ended_as(interrupt: FlowInterrupt) -> st.SearchStrategy[FlowInterrupt]:
+    return _resolutions(interrupt.status).map(lambda resolution: dataclasses.replace(interrupt, resolution=resolution))
+
+
 interrupts = st.builds(
     FlowInterrupt,
     id=st.text(min_size=1, max_size=30),
@@ -89,7 +109,11 @@ interrupts = st.builds(
     trace_id=optional_texts,
     span_id=optional_texts,
     idempotency_key=optional_texts,
-)
+    created_by=optional_texts,
+    policy=json_objects,
+    action_hash=optional_texts,
+    consumed_at=st.none() | moments,
+).flatmap(_ended_as)
 
 # -- values a damaged row may hold --------------------------------------------------------------
 

@@ -42,11 +42,11 @@ __all__ = [
     "action_hash",
     "answer_hash",
     "approves",
+    "approves_an_action",
     "build_policy",
     "check_answer",
     "check_config",
     "check_use",
-    "require_rule_names",
 ]
 
 #: What `on_expire` may say; "reject" and "approve" only for the kinds that approve an action.
@@ -76,12 +76,10 @@ class ApprovalRules(TypedDict, total=False):
     response_schema: Optional[dict[str, Any]]
 
 
-def require_rule_names(rules: Mapping[str, Any], function: str) -> None:
-    """Refuse a keyword no rule has, as Python refuses an unknown keyword argument (`**rules`
-    would take any)."""
-    for name in rules:
-        if name not in ApprovalRules.__annotations__:
-            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+def approves_an_action(kind: InterruptKind) -> bool:
+    """Whether `kind` is one of APPROVAL_KINDS, by identity: hashing an Enum member runs Python
+    code, and this runs on every create."""
+    return kind is InterruptKind.CONFIRMATION or kind is InterruptKind.AGENT_REVIEW
 
 
 def action_hash(data: Mapping[str, Any]) -> str:

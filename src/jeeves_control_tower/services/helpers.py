@@ -30,7 +30,10 @@ class InterruptCreationHelpers:
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
-        **rules: Unpack[ApprovalRules],
+        created_by: Optional[str] = None,
+        on_expire: Optional[str] = None,
+        forbid_self_approval: Optional[bool] = None,
+        response_schema: Optional[Dict[str, Any]] = None,
     ) -> FlowInterrupt:
         raise NotImplementedError
 

@@ -15,8 +15,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Dict, List, Optional
 
-from typing_extensions import Unpack
-
 from jeeves_protocols import (
     DEFAULT_INTERRUPT_CONFIGS,
     ApprovalUsedError,
@@ -52,7 +50,6 @@ from ..store.base import CONSUMED_EVENT, TERMINAL_EVENT_TYPES, ChangeListener, I
 from ..store.listing import EventQuery, InterruptQuery
 from . import approvals
 from . import validation as check
-from .approvals import ApprovalRules
 from .helpers import InterruptCreationHelpers
 from .ids import new_interrupt_id
 from .summary import PendingSummary
@@ -210,7 +207,10 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
-        **rules: Unpack[ApprovalRules],
+        created_by: Optional[str] = None,
+        on_expire: Optional[str] = None,
+        forbid_self_approval: Optional[bool] = None,
+        response_schema: Optional[Dict[str, Any]] = None,
     ) -> FlowInterrupt:
         """Create, store and announce an interrupt.
 
@@ -224,7 +224,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         """
         interrupt, _created = await self.create_or_replay(
             kind, request_id, user_id, session_id, envelope_id, question, message, data, ttl,
-            idempotency_key=idempotency_key, **rules,
+            idempotency_key=idempotency_key, created_by=created_by, on_expire=on_expire,
+            forbid_self_approval=forbid_self_approval, response_schema=response_schema,
         )
         return interrupt
 
@@ -241,7 +242,10 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         ttl: Optional[timedelta] = None,
         *,
         idempotency_key: Optional[str] = None,
-        **rules: Unpack[ApprovalRules],
+        created_by: Optional[str] = None,
+        on_expire: Optional[str] = None,
+        forbid_self_approval: Optional[bool] = None,
+        response_schema: Optional[Dict[str, Any]] = None,
     ) -> tuple[FlowInterrupt, bool]:
         """`create_interrupt`, and whether it created the interrupt (False: an idempotent replay
         returned the one the key already made)."""
@@ -252,7 +256,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         if ttl is None:
             ttl = config.default_ttl
         data = check.json_data(data)
-        created_by = check.optional_id(rules.get("created_by"), "created_by")
+        if created_by is not None:
+            created_by = check.optional_id(created_by, "created_by")
         interrupt = FlowInterrupt(
             id=new_interrupt_id(),
             kind=kind,
@@ -267,20 +272,19 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             expires_at=now + ttl if ttl is not None and config.auto_expire else None,
             idempotency_key=check.optional_id(idempotency_key, "idempotency_key"),
             created_by=created_by,
-            action_hash=approvals.action_hash(data) if kind in approvals.APPROVAL_KINDS else None,
+            action_hash=approvals.action_hash(data) if approvals.approves_an_action(kind) else None,
         )
-        if rules:
-            approvals.require_rule_names(rules, "create_interrupt")
-        if kind in self._kinds_with_rules or any(
-            value is not None for name, value in rules.items() if name != "created_by"
-        ):
+        # Built only when asked for: an interrupt with no rules pays nothing for them.
+        if (
+            on_expire is not None or forbid_self_approval is not None or response_schema is not None
+        ) or (self._kinds_with_rules and kind in self._kinds_with_rules):
             interrupt.policy = approvals.build_policy(
                 kind,
                 config,
                 created_by=created_by,
-                on_expire=rules.get("on_expire"),
-                forbid_self_approval=rules.get("forbid_self_approval"),
-                response_schema=rules.get("response_schema"),
+                on_expire=on_expire,
+                forbid_self_approval=forbid_self_approval,
+                response_schema=response_schema,
             )
         if self.otel_adapter is not None:
             interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)

@@ -234,11 +234,16 @@ def check_response_types(response: Any) -> InterruptResponse:
         )
     if response.decision is not None and not storable(response.decision):
         raise InvalidResponseError(_unstorable("response.decision", response.decision), field="decision")
-    for name in ("responder_id", "token_id", "via"):
-        try:
-            optional_id(getattr(response, name), f"response.{name}")
-        except InvalidInterruptError as exc:
-            raise InvalidResponseError(exc.message, field=name) from None
+    try:
+        optional_id(response.responder_id, "response.responder_id")
+    except InvalidInterruptError as exc:
+        raise InvalidResponseError(exc.message, field="responder_id") from None
+    if response.token_id is not None or response.via is not None:  # the API's, rarely a caller's
+        for name in ("token_id", "via"):
+            try:
+                optional_id(getattr(response, name), f"response.{name}")
+            except InvalidInterruptError as exc:
+                raise InvalidResponseError(exc.message, field=name) from None
     try:
         json_data(response.data, "response.data")
     except InvalidInterruptError as exc:

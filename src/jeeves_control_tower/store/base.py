@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, Optional, Protocol, runtime_checkable
 
 from jeeves_protocols import FlowInterrupt, InterruptKind, InterruptResponse, InterruptStatus
-from jeeves_protocols.enums import RESOLUTION_BY_STATUS
 
 from .constants import TERMINAL_EVENT_TYPES
 from .listing import EventQuery, InterruptQuery
@@ -89,10 +88,6 @@ class Finish:
     def event_type(self) -> str:
         return TERMINAL_EVENT_TYPES[self.status]
 
-    @property
-    def resolution(self) -> str:
-        """How the interrupt ends by this move: answered (resolved) or cancelled."""
-        return RESOLUTION_BY_STATUS[self.status].value
 
 
 @dataclass(slots=True)

@@ -28,6 +28,7 @@ from jeeves_protocols import (
     Resolution,
     StoreError,
 )
+from jeeves_protocols.enums import RESOLUTION_BY_STATUS
 
 from ._listeners import ListenerSet
 from .base import (
@@ -66,8 +67,11 @@ _RESPONSE_HASH = 6
 _KINDS = {kind.value: kind for kind in InterruptKind}
 _STATUSES = {status.value: status for status in InterruptStatus}
 _RESOLUTIONS = {resolution.value: resolution for resolution in Resolution}
-#: What the expiry of an interrupt without an `expiry_response` in its policy records.
-_EXPIRED = (InterruptStatus.EXPIRED, Resolution.EXPIRED.value, None)
+#: The resolution a status implies, by the status's value (what a record holds).
+_RESOLUTION_OF_STATUS = {status.value: resolution for status, resolution in RESOLUTION_BY_STATUS.items()}
+#: What the expiry of an interrupt without an `expiry_response` in its policy records (its
+#: resolution, as an answer's and a cancel's, is the one its status implies: left None).
+_EXPIRED = (InterruptStatus.EXPIRED, None, None)
 
 #: A journal event: (seq, type, sequence, interrupt id, data JSON at the time, at).
 _JournalEntry = tuple[int, str, int, str, str, datetime]
@@ -92,8 +96,10 @@ def _response_record(response: Optional[InterruptResponse]) -> Optional[Record]:
 def _response(record: Optional[Record]) -> Optional[InterruptResponse]:
     if record is None:
         return None
-    text, approved, decision, data_json, *rest = record
-    return InterruptResponse(text, approved, decision, _load(data_json), *rest)
+    text, approved, decision, data_json, received_at, responder_id, action_hash, token_id, via = record
+    return InterruptResponse(
+        text, approved, decision, _load(data_json), received_at, responder_id, action_hash, token_id, via
+    )
 
 
 def _record(interrupt: FlowInterrupt) -> Record:
@@ -116,12 +122,15 @@ def _snapshot(record: Record) -> FlowInterrupt:
     values[_DATA] = _load(record[_DATA])
     values[_RESPONSE] = _response(record[_RESPONSE])
     values[_POLICY] = json.loads(record[_POLICY]) if record[_POLICY] is not None else {}
-    if record[_RESOLUTION] is not None:
-        values[_RESOLUTION] = _RESOLUTIONS[record[_RESOLUTION]]
+    stored = record[_RESOLUTION]
+    if stored is not None:
+        values[_RESOLUTION] = _RESOLUTIONS[stored]
+    elif record[_STATUS] != _PENDING:
+        values[_RESOLUTION] = _RESOLUTION_OF_STATUS[record[_STATUS]]
     return FlowInterrupt(*values)
 
 
-def _expiry_outcome(record: Record, now: datetime) -> tuple[InterruptStatus, str, Optional[Record]]:
+def _expiry_outcome(record: Record, now: datetime) -> tuple[InterruptStatus, Optional[str], Optional[Record]]:
     """How a due interrupt ends: expired, or resolved with its policy's `expiry_response`."""
     if record[_POLICY] is None:
         return _EXPIRED
@@ -218,11 +227,10 @@ class MemoryStore(ListenerSet):
             data.update(finish.data_patch)
             values[_DATA] = json.dumps(data)
         response = _response_record(finish.response)
-        if response is not None and response[_RESPONSE_HASH] is None and record[_ACTION_HASH] is not None:
+        if record[_ACTION_HASH] is not None and response is not None and response[_RESPONSE_HASH] is None:
             # The answer records the action it was given on: the proposed one, unless it edited it.
             response = (*response[:_RESPONSE_HASH], record[_ACTION_HASH], *response[_RESPONSE_HASH + 1 :])
         values[_RESPONSE] = response
-        values[_RESOLUTION] = finish.resolution
         record = self._close(values, finish.status, finish.at)
         self._journal_append(record, finish.event_type, TERMINAL_SEQUENCE, finish.at)
         self._announce_one(interrupt_id)

@@ -431,7 +431,6 @@ class PostgresStore(SQLInterruptStore):
             "responder_id": guard.responder_id,
             "kinds": _ALL_KINDS if guard.kinds is None else [kind.value for kind in guard.kinds],
             "event_type": finish.event_type,
-            "resolution": finish.resolution,
             "policy_checked": guard.policy_checked,
         }
         changed, row = await self._write(_FINISH, params)

@@ -515,13 +515,18 @@ def insert_interrupt(
     writes nothing). Module-level so that `bench/` can time exactly these statements on a bare
     connection, without the service or the group commit around them.
     """
-    if connection.execute(_Q["insert_interrupt"], row).rowcount == 0:
+    statement = _Q["insert_approval_interrupt" if _has_approval_columns(row) else "insert_interrupt"]
+    if connection.execute(statement, row).rowcount == 0:
         existing: sqlite3.Row = connection.execute(
             _Q["get_by_idempotency_key"], {"key": row["idempotency_key"]}
         ).fetchone()
         return existing
     _journal(connection, row, event_type, CREATED_SEQUENCE, row["created_at"])
     return None
+
+
+def _has_approval_columns(row: Mapping[str, Any]) -> bool:
+    return row["created_by"] is not None or row["policy"] is not None or row["action_hash"] is not None
 
 
 def finish_params(interrupt_id: str, finish: Finish, guard: Guard) -> dict[str, Any]:
@@ -534,7 +539,6 @@ def finish_params(interrupt_id: str, finish: Finish, guard: Guard) -> dict[str, 
         "data_patch": json.dumps(finish.data_patch) if finish.data_patch else None,
         "responder_id": guard.responder_id,
         "kinds": _kinds_list(guard.kinds),
-        "resolution": finish.resolution,
         "policy_checked": guard.policy_checked,
     }
 

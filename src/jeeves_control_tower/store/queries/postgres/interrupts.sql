@@ -56,7 +56,7 @@ SELECT id FROM inserted;
 -- name: finish_interrupt
 WITH finished AS (
     UPDATE jeeves_interrupts
-       SET status = :status, resolved_at = :at, resolution = :resolution,
+       SET status = :status, resolved_at = :at,
            -- The answer records the action it was given on: its own (an edit), else the proposed one.
            response = CASE WHEN action_hash IS NULL THEN :response::jsonb
                            ELSE jsonb_build_object('action_hash', action_hash) || :response::jsonb END,
@@ -86,12 +86,12 @@ WITH batch AS MATERIALIZED (
     SELECT b.*, 'pending'::text AS from_status
       FROM unnest(:id::text[], :status::text[], :response::text[], :at::timestamptz[],
                   :data_patch::text[], :responder_id::text[], :kinds::text[], :event_type::text[],
-                  :resolution::text[], :policy_checked::boolean[])
+                  :policy_checked::boolean[])
            WITH ORDINALITY AS b(id, status, response, at, data_patch, responder_id, kinds, event_type,
-                                resolution, policy_checked, position)
+                                policy_checked, position)
 ), finished AS (
     UPDATE jeeves_interrupts AS i
-       SET status = batch.status, resolved_at = batch.at, resolution = batch.resolution,
+       SET status = batch.status, resolved_at = batch.at,
            response = CASE WHEN i.action_hash IS NULL THEN batch.response::jsonb
                            ELSE jsonb_build_object('action_hash', i.action_hash) || batch.response::jsonb END,
            data = CASE WHEN batch.data_patch IS NULL THEN i.data ELSE i.data || batch.data_patch::jsonb END
@@ -119,8 +119,8 @@ SELECT finished.* FROM finished, LATERAL (SELECT pg_notify('jeeves_interrupts', 
 -- whose policy holds an `expiry_response` (on_expire "reject" or "approve", worked out at
 -- creation) is resolved with it instead.
 status = CASE WHEN i.policy->'expiry_response' IS NULL THEN 'expired' ELSE 'resolved' END,
-resolution = CASE i.policy->>'on_expire'
-             WHEN 'reject' THEN 'auto_rejected' WHEN 'approve' THEN 'auto_approved' ELSE 'expired' END,
+-- The resolution a status implies (expired) stays NULL, as an answer's and a cancel's do.
+resolution = CASE i.policy->>'on_expire' WHEN 'reject' THEN 'auto_rejected' WHEN 'approve' THEN 'auto_approved' END,
 response = i.policy->'expiry_response' || jsonb_build_object('received_at', :received_at::text),
 resolved_at = :now
 

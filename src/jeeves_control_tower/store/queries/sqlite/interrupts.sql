@@ -1,6 +1,17 @@
 -- Named queries for the SQLite store. Placeholders are sqlite3's :name style.
 
 -- name: insert_interrupt
+-- An interrupt with no approval column set; insert_approval_interrupt writes those too (three
+-- fewer parameters to bind on the plain path, which most interrupts take).
+INSERT INTO jeeves_interrupts (
+    id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
+    created_at, expires_at, trace_id, span_id, idempotency_key)
+VALUES (
+    :id, :kind, :request_id, :user_id, :session_id, :envelope_id, :question, :message, :data, :status,
+    :created_at, :expires_at, :trace_id, :span_id, :idempotency_key)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
+
+-- name: insert_approval_interrupt
 INSERT INTO jeeves_interrupts (
     id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
     created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash)
@@ -80,7 +91,6 @@ UPDATE jeeves_interrupt_events AS e
 UPDATE jeeves_interrupts
    SET status = :status,
        resolved_at = :at,
-       resolution = :resolution,
        -- The answer records the action it was given on: its own (an edit), else the proposed one.
        response = CASE WHEN action_hash IS NULL OR :response IS NULL THEN :response
                        ELSE json_insert(:response, '$.action_hash', action_hash) END,
@@ -99,10 +109,10 @@ UPDATE jeeves_interrupts
 status = CASE WHEN policy IS NOT NULL AND json_valid(policy)
                    AND json_extract(policy, '$.expiry_response') IS NOT NULL
               THEN 'resolved' ELSE 'expired' END,
-resolution = CASE WHEN policy IS NULL OR NOT json_valid(policy) THEN 'expired'
-                  ELSE CASE json_extract(policy, '$.on_expire')
-                       WHEN 'reject' THEN 'auto_rejected' WHEN 'approve' THEN 'auto_approved'
-                       ELSE 'expired' END END,
+-- The resolution a status implies (expired) stays NULL, as an answer's and a cancel's do.
+resolution = CASE WHEN policy IS NOT NULL AND json_valid(policy)
+                  THEN CASE json_extract(policy, '$.on_expire')
+                       WHEN 'reject' THEN 'auto_rejected' WHEN 'approve' THEN 'auto_approved' END END,
 response = CASE WHEN policy IS NOT NULL AND json_valid(policy)
                      AND json_extract(policy, '$.expiry_response') IS NOT NULL
                 THEN json_set(json_extract(policy, '$.expiry_response'), '$.received_at', :received_at) END,
