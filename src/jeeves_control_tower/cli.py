@@ -45,7 +45,7 @@ from jeeves_protocols.interrupts import format_time
 from .client import RemoteAuthError, RemoteInterruptService
 from .demo import run_demo, summarize
 from .services import InterruptEvent
-from .store.base import CREATED_SEQUENCE, TERMINAL_SEQUENCE
+from .store.base import CREATED_SEQUENCE, EXTENDED_EVENT, TERMINAL_EVENT_TYPES
 
 T = TypeVar("T")
 
@@ -159,10 +159,13 @@ def describe_event(event: InterruptEvent) -> str:
     """One history line: when, what happened, to which interrupt, who did it and how."""
     interrupt = event.interrupt
     line = f"{format_time(event.created_at)}  #{event.seq:<6} {event.type:<32} {interrupt.id}"
-    if event.sequence == TERMINAL_SEQUENCE and interrupt.response is not None:
+    ending = event.type in TERMINAL_EVENT_TYPES.values()
+    if ending and interrupt.response is not None:
         line += f"  {_answered(interrupt, interrupt.response)}"
-    elif event.sequence == TERMINAL_SEQUENCE and interrupt.data.get("cancel_reason"):
+    elif ending and interrupt.data.get("cancel_reason"):
         line += f"  reason: {interrupt.data['cancel_reason']}"
+    elif event.type == EXTENDED_EVENT:
+        line += f"  now expires at {interrupt.expires_at}"
     elif event.sequence == CREATED_SEQUENCE:
         line += f"  for {interrupt.user_id}" + (f" by {interrupt.created_by}" if interrupt.created_by else "")
     return line
@@ -633,6 +636,21 @@ def history(
           "interrupt": e.interrupt.to_dict()} for e in events],
         "\n".join(describe_event(event) for event in events) or "no events",
     )
+
+
+@main.command()
+@url_option
+@token_option
+@json_option
+@click.argument("interrupt_id")
+@click.option("--by", "seconds", required=True, type=click.FloatRange(min=0, min_open=True),
+              help="How many seconds later it should expire.")
+def extend(url: str, token: str, as_json: bool, interrupt_id: str, seconds: float) -> None:
+    """Give a pending interrupt more time: move its expiry later."""
+    from datetime import timedelta
+
+    extended = _remote(url, token, lambda remote: remote.extend(interrupt_id, timedelta(seconds=seconds)))
+    emit(as_json, extended.to_dict(), f"{describe(extended)}\n    now expires at {extended.expires_at}")
 
 
 @main.command()

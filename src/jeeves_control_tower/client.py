@@ -328,6 +328,14 @@ class RemoteInterruptService(InterruptCreationHelpers):
 
     # -- approvals and history -------------------------------------------------------------
 
+    async def extend(self, interrupt_id: str, by: timedelta) -> FlowInterrupt:
+        """As InterruptService.extend: the interrupt with its expiry moved `by` later."""
+        if not isinstance(by, timedelta):
+            raise InvalidInterruptError("by must be a timedelta", field="by")
+        path = f"/v1/interrupts/{quote(interrupt_id, safe='')}/extend"
+        body = {"by_seconds": by.total_seconds()}
+        return FlowInterrupt.from_db_row(await self._call("POST", path, json=body))
+
     async def verify_approval(self, interrupt_id: str, action: Dict[str, Any]) -> FlowInterrupt:
         """As InterruptService.verify_approval: the interrupt, or the typed ApprovalError."""
         path = f"/v1/interrupts/{interrupt_id}/verify"

@@ -457,6 +457,19 @@ async def test_edit_with_the_schema_form_then_see_the_history(api: Api, browser:
     await refund.get_by_role("button", name="Approve with changes").click()
     await expect(refund).to_have_count(0)
 
+    # An agent gives a pending request more time: its card's countdown follows, live.
+    slow = await raise_interrupt(api, "confirmation", "sess-edit", message="Restart the cluster?",
+                                 ttl_seconds=600)
+    slow_card = card(page, slow["id"])
+    await expect(slow_card).to_be_visible()
+    moved = await api.client("agent").post(f"/v1/interrupts/{slow['id']}/extend", json={"by_seconds": 3000})
+    assert moved.status_code == 200, moved.text
+    await expect(slow_card.locator(".countdown")).to_have_attribute("data-expires", moved.json()["expires_at"])
+    await expect(slow_card.locator(".countdown")).to_contain_text("59:")  # an hour now, not ten minutes
+    await slow_card.locator("summary", has_text="History").click()
+    await expect(slow_card.locator(".events li")).to_have_count(2)
+    await expect(slow_card.locator(".events li").nth(1)).to_contain_text("deadline extended to")
+
     answered = await fetch(api, asked["id"])
     edited = {"amount": 400, "currency": "EUR", "notify": True, "orders": ["A-17", "A-18"]}
     assert answered["response"]["approved"] is True and answered["response"]["data"] == {"action": edited}

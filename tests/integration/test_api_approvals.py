@@ -6,6 +6,7 @@ and the remote client speaking all of it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,33 @@ def _transport(api: Api) -> Any:
     import httpx
 
     return httpx.ASGITransport(app=api.app) if api.base_url.startswith("http://test") else None
+
+
+async def test_extend_over_http_moves_the_deadline_and_streams_it(api: Api) -> None:
+    created = await confirmation(api, ttl_seconds=600)
+    agent = api.client("agent")
+    path = f"/v1/interrupts/{created['id']}/extend"
+    extended = await agent.post(path, json={"by_seconds": 3600})
+    assert extended.status_code == 200, extended.text
+    before, after = created["expires_at"], extended.json()["expires_at"]
+    from jeeves_protocols.interrupts import parse_time
+
+    assert (parse_time(after) - parse_time(before)).total_seconds() == 3600  # type: ignore[operator]
+    history = (await agent.get(f"/v1/interrupts/{created['id']}/history")).json()["items"]
+    assert [(item["type"], item["sequence"]) for item in history] == [
+        ("interrupt.confirmation_needed", 1), ("interrupt.extended", 2),
+    ]
+    assert history[0]["interrupt"]["expires_at"] == before and history[1]["interrupt"]["expires_at"] == after
+    for bad in ({"by_seconds": 0}, {"by_seconds": -1}, {"by_seconds": "60"}, {}, {"by_seconds": 1e12}):
+        assert_problem(await agent.post(path, json=bad), 422, "invalid_input")
+    assert_problem(await api.client("alice").post(path, json={"by_seconds": 60}), 403, "forbidden")
+    checkpoint = await api.client("agent").post("/v1/interrupts", json=body("checkpoint"))
+    never = await agent.post(f"/v1/interrupts/{checkpoint.json()['id']}/extend", json={"by_seconds": 60})
+    assert_problem(never, 422, "invalid_input")
+    await api.client("alice").post(f"/v1/interrupts/{created['id']}/respond", json={"approved": True})
+    assert_problem(await agent.post(path, json={"by_seconds": 60}), 409, "not_pending")
+    remote = RemoteInterruptService(api.base_url, api.secrets["agent"], transport=_transport(api))
+    async with remote:
+        other = await confirmation(api, ttl_seconds=60)
+        moved = await remote.extend(other["id"], timedelta(minutes=5))
+        assert moved.expires_at == parse_time(other["expires_at"]) + timedelta(minutes=5)  # type: ignore[operator]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from jeeves_protocols import (
     ApprovalMismatchError,
     ApprovalNotGrantedError,
     ApprovalUsedError,
+    InterruptExpiredError,
     InterruptKind,
+    InterruptNotFoundError,
     InterruptNotPendingError,
     InterruptResponse,
     InterruptStatus,
@@ -370,3 +373,76 @@ async def test_a_rule_for_one_interrupt_leaves_the_next_untouched(harness: Harne
     assert strict.policy["on_expire"] == "reject" and plain.policy == {}
     assert (await harness.service.get_interrupt(strict.id)).policy == strict.policy  # type: ignore[union-attr]
     assert (await harness.service.get_interrupt(plain.id)).policy == {}  # type: ignore[union-attr]
+
+
+# -- extending the deadline -------------------------------------------------------------------
+
+
+async def test_extend_moves_the_expiry_and_is_journalled_in_order(harness: Harness) -> None:
+    created = await confirm(harness)  # one hour
+    assert created.expires_at is not None
+    waiter = asyncio.create_task(harness.service.wait_for_response(created.id, timeout=30))
+    extended = await harness.service.extend(created.id, timedelta(hours=2))
+    assert extended.expires_at == created.expires_at + timedelta(hours=2)
+    assert extended.status is InterruptStatus.PENDING
+    harness.clock.advance(hours=2)  # past the old expiry, not the new one
+    assert await harness.service.expire_pending() == 0
+    assert (await harness.service.get_interrupt(created.id)).status is InterruptStatus.PENDING  # type: ignore[union-attr]
+    await asyncio.sleep(0.05)
+    assert not waiter.done()  # the waiter keeps waiting past the old deadline
+    again = await harness.service.extend(created.id, timedelta(minutes=30))
+    assert again.expires_at == created.expires_at + timedelta(hours=2, minutes=30)
+    await harness.service.respond_or_raise(created.id, InterruptResponse(approved=True), "alice")
+    assert (await waiter).status is InterruptStatus.RESOLVED
+    await harness.service.consume(created.id, ACTION)
+    history = await harness.service.get_history(created.id)
+    assert [(e.type, e.sequence) for e in history] == [
+        ("interrupt.confirmation_needed", 1), ("interrupt.extended", 2), ("interrupt.extended", 3),
+        ("interrupt.resolved", 4), ("interrupt.approval_consumed", 5),
+    ]
+    # Each event shows the interrupt as it stood then: the creation its first deadline.
+    assert [e.interrupt.expires_at for e in history[:3]] == [
+        created.expires_at, extended.expires_at, again.expires_at,
+    ]
+    assert [e.interrupt.status for e in history] == [InterruptStatus.PENDING] * 3 + [InterruptStatus.RESOLVED] * 2
+
+
+async def test_an_extended_interrupt_expires_at_its_new_deadline(harness: Harness) -> None:
+    created = await confirm(harness, on_expire="reject")
+    await harness.service.extend(created.id, timedelta(minutes=10))
+    harness.clock.advance(minutes=71)
+    assert await harness.service.expire_pending() == 1
+    ended = await harness.service.get_interrupt(created.id)
+    assert ended is not None and ended.resolution is Resolution.AUTO_REJECTED
+    assert [(e.type, e.sequence) for e in await harness.service.get_history(created.id)][-1] == ("interrupt.resolved", 3)
+
+
+async def test_extend_refuses_what_it_cannot_extend(harness: Harness) -> None:
+    created = await confirm(harness)
+    for bad in (timedelta(0), timedelta(seconds=-5), 30, None, timedelta(days=40_000)):
+        with pytest.raises(InvalidInterruptError, match="by must be"):
+            await harness.service.extend(created.id, bad)  # type: ignore[arg-type]
+    forever = await harness.service.create_interrupt(InterruptKind.CHECKPOINT, "r", "u", "s", message="m")
+    with pytest.raises(InvalidInterruptError, match="never expires"):
+        await harness.service.extend(forever.id, timedelta(hours=1))
+    with pytest.raises(InterruptNotFoundError):
+        await harness.service.extend("no-such-interrupt", timedelta(hours=1))
+    await harness.service.cancel_or_raise(created.id)
+    with pytest.raises(InterruptNotPendingError):
+        await harness.service.extend(created.id, timedelta(hours=1))
+    late = await confirm(harness)
+    harness.clock.advance(hours=2)
+    with pytest.raises(InterruptExpiredError):
+        await harness.service.extend(late.id, timedelta(hours=1))
+    extended = [e for e in await harness.journal() if e.type == "interrupt.extended"]
+    assert extended == []
+
+
+async def test_racing_extensions_each_apply_once(harness: Harness) -> None:
+    created = await confirm(harness)
+    assert created.expires_at is not None
+    await asyncio.gather(*(harness.service.extend(created.id, timedelta(minutes=1)) for _ in range(4)))
+    final = await harness.service.get_interrupt(created.id)
+    assert final is not None and final.expires_at == created.expires_at + timedelta(minutes=4)
+    sequences = [e.sequence for e in await harness.service.get_history(created.id)]
+    assert sequences == [1, 2, 3, 4, 5]

@@ -372,6 +372,13 @@ def test_approvals_from_the_command_line(served: Served) -> None:
     assert refused.exit_code == 2 and "confirmation or agent_review" in refused.output
     assert jeeves("ask", "--user", "admin", "--session", "s", "--question", "q?",
                   "--response-schema", "[1]", env=env).exit_code == 2
+    later = as_json(jeeves("ask", "--kind", "confirmation", "--user", "admin", "--session", "s-ext", "--question",
+                           "Later?", "--ttl", "60", "--json", env=env))
+    moved = as_json(jeeves("extend", later["id"], "--by", "600", "--json", env=env))
+    assert moved["expires_at"] > later["expires_at"]
+    assert "interrupt.extended" in jeeves("history", later["id"], env=env).output
+    assert jeeves("extend", later["id"], "--by", "0", env=env).exit_code == 2
+    assert jeeves("extend", "missing", "--by", "5", env=env).exit_code == 3
     own = as_json(jeeves("ask", "--kind", "confirmation", "--user", "admin", "--session", "s", "--question", "Mine?",
                          "--forbid-self-approval", "--json", env=env))
     self_approved = jeeves("respond", own["id"], "--approve", env=env)

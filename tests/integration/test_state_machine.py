@@ -1,6 +1,8 @@
-"""Random create / respond / cancel / expire / advance-clock sequences against each store,
-checked against a model: terminal states never change; one creation event and at most one
-terminal event per interrupt; pending listings agree with the model."""
+"""Random create / respond / cancel / extend / consume / expire / advance-clock sequences against
+each store, checked against a model: terminal states never change; one creation event and at
+most one terminal event per interrupt, each interrupt's events numbered 1, 2, 3... in journal
+order (extensions before the end, a consumed approval after it); an expiry that rejects resolves;
+an approval is used once; pending listings agree with the model."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
 from jeeves_control_tower.services import InterruptService
-from jeeves_protocols import InterruptKind, InterruptResponse, InterruptStatus
+from jeeves_protocols import InterruptError, InterruptKind, InterruptResponse, InterruptStatus, Resolution
 from tests.support.stores import FakeClock, make_db
 
 TERMINAL = {"interrupt.resolved", "interrupt.cancelled", "interrupt.expired"}
@@ -58,14 +60,27 @@ def machine_for(store_kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> type[
             self.run(self.service.stop())
             self.loop.close()
 
-        @rule(target=interrupts, kind=st.sampled_from(KINDS), ttl_minutes=st.sampled_from([None, 0, 1, 30]))
-        def create(self, kind: InterruptKind, ttl_minutes: Optional[int]) -> str:
+        @rule(
+            target=interrupts,
+            kind=st.sampled_from(KINDS),
+            ttl_minutes=st.sampled_from([None, 0, 1, 30]),
+            rejects_on_expiry=st.booleans(),
+        )
+        def create(self, kind: InterruptKind, ttl_minutes: Optional[int], rejects_on_expiry: bool) -> str:
             ttl = None if ttl_minutes is None else timedelta(minutes=ttl_minutes)
-            created = self.run(
-                self.service.create_interrupt(kind, "req", "user", "sess", message="m", ttl=ttl)
-            )
-            self.model[created.id] = {"kind": kind, "expires_at": created.expires_at, "status": InterruptStatus.PENDING}
+            rejects = rejects_on_expiry and kind is InterruptKind.CONFIRMATION
+            created = self.run(self.service.create_interrupt(
+                kind, "req", "user", "sess", message="m", ttl=ttl, on_expire="reject" if rejects else None
+            ))
+            self.model[created.id] = {
+                "kind": kind, "expires_at": created.expires_at, "status": InterruptStatus.PENDING,
+                "rejects": rejects, "answered": False, "consumed": False, "extended": 0,
+            }
             return str(created.id)
+
+        def _when_due(self, interrupt_id: str) -> InterruptStatus:
+            """The status an expiry gives it: expired, or resolved by its on_expire="reject"."""
+            return InterruptStatus.RESOLVED if self.model[interrupt_id]["rejects"] else InterruptStatus.EXPIRED
 
         def _pending_in_model(self, interrupt_id: str) -> bool:
             entry = self.model[interrupt_id]
@@ -78,7 +93,38 @@ def machine_for(store_kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> type[
             kind = self.model[interrupt_id]["kind"]
             result = self.run(self.service.respond(interrupt_id, ANSWERS[kind]))
             assert (result is not None) == was_pending
+            if result is not None:
+                assert result.resolution is Resolution.ANSWERED
+                self.model[interrupt_id]["answered"] = True
             self._observe(interrupt_id)
+
+        @rule(interrupt_id=interrupts, minutes=st.sampled_from([1, 10, 60]))
+        def extend(self, interrupt_id: str, minutes: int) -> None:
+            entry = self.model[interrupt_id]
+            can = self._pending_in_model(interrupt_id) and entry["expires_at"] is not None
+            try:
+                extended = self.run(self.service.extend(interrupt_id, timedelta(minutes=minutes)))
+            except InterruptError:
+                assert not can
+            else:
+                assert can
+                assert extended.expires_at == entry["expires_at"] + timedelta(minutes=minutes)
+                entry["expires_at"] = extended.expires_at
+                entry["extended"] += 1
+            self._observe(interrupt_id)
+
+        @rule(interrupt_id=interrupts)
+        def consume(self, interrupt_id: str) -> None:
+            entry = self.model[interrupt_id]
+            usable = entry["kind"] is InterruptKind.CONFIRMATION and entry["answered"] and not entry["consumed"]
+            try:
+                used = self.run(self.service.consume(interrupt_id, {}))  # the action: its whole (empty) data
+            except InterruptError:
+                assert not usable
+            else:
+                assert usable and used.consumed_at is not None
+                entry["consumed"] = True
+            self._observe(interrupt_id)  # a look at a due interrupt ends it
 
         @rule(interrupt_id=interrupts)
         def cancel(self, interrupt_id: str) -> None:
@@ -103,7 +149,7 @@ def machine_for(store_kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> type[
             elif self._pending_in_model(interrupt_id):
                 expected = InterruptStatus.PENDING
             else:
-                expected = InterruptStatus.EXPIRED  # due: expired on read, never shown pending
+                expected = self._when_due(interrupt_id)  # due: ended on read, never shown pending
             assert self.run(self.service.get_interrupt(interrupt_id)).status is expected
             entry["status"] = expected
 
@@ -112,7 +158,7 @@ def machine_for(store_kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> type[
             due = [i for i, e in self.model.items() if e["status"] is InterruptStatus.PENDING and not self._pending_in_model(i)]
             assert self.run(self.service.expire_pending()) == len(due)
             for interrupt_id in due:
-                self.model[interrupt_id]["status"] = InterruptStatus.EXPIRED
+                self.model[interrupt_id]["status"] = self._when_due(interrupt_id)
 
         @rule(minutes=st.integers(min_value=0, max_value=40))
         def advance(self, minutes: int) -> None:
@@ -134,6 +180,13 @@ def machine_for(store_kind: str, tmp_path: Path, pg_dsn: Optional[str]) -> type[
             assert len(terminal) == len(set(terminal))
             for interrupt_id, entry in self.model.items():
                 assert (interrupt_id in terminal) == (entry["status"] is not InterruptStatus.PENDING)
+                own = [e for e in journal if e.interrupt_id == interrupt_id]
+                assert [e.sequence for e in own] == list(range(1, len(own) + 1)), "events out of order"
+                kinds = [e.type for e in own]
+                assert kinds.count("interrupt.extended") == entry["extended"]
+                assert kinds.count("interrupt.approval_consumed") == int(entry["consumed"])
+                if entry["consumed"]:
+                    assert kinds[-1] == "interrupt.approval_consumed" and kinds[-2] in TERMINAL
 
         @invariant()
         def pending_listing_matches(self) -> None:

@@ -4,7 +4,8 @@ and positive-data-acceptance checks on: a schema that lies (promises a request t
 refuses, or a response shape it does not send) fails here.
 
 Three refusals depend on state the schema cannot express and are counted apart, never hidden: a
-response whose fields do not fit the stored interrupt's kind (a confirmation needs `approved`),
+response whose fields do not fit the stored interrupt's kind (a confirmation needs `approved`,
+an answer must match the interrupt's response_schema; only an expiring interrupt can be extended),
 a cursor the API did not issue (cursors are opaque), and a webhook URL that names an address the
 SSRF guard refuses. Everything else schema-valid must get a 2xx or one of the statuses that mean
 "not this resource" (401, 403, 404, 409, 408 for a wait). The webhook routes are served too.
@@ -73,6 +74,8 @@ def _state_dependent(case: schemathesis.Case, response: Any) -> bool:
     answering = case.operation.path.endswith("/respond")
     # The answer must fit the kind, and the response_schema the interrupt was created with.
     fits_kind = answering and (" needs a response with " in detail or "response_schema" in detail)
+    # Only an interrupt that expires can be given more time.
+    fits_kind = fits_kind or (case.operation.path.endswith("/extend") and "never expires" in detail)
     foreign_cursor = body.get("field") == "cursor" and "not one this API returned" in detail
     # A webhook URL of the right form that names an address the guard refuses (loopback, private).
     where_it_points = body.get("field") == "url" and ("address" in detail or "resolve" in detail)

@@ -3,6 +3,7 @@ reads the history of what they may see; an admin sees who waits on what."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +15,7 @@ from ..services import InterruptEvent, InterruptService
 from ..services import validation as check
 from ..tokens import Role
 from .auth import Principal, allow, authenticate, authenticated, ensure_visible
-from .models import ID_PATTERN, ActionBody, History, InterruptOut, PendingSummaryOut, problems
+from .models import ID_PATTERN, ActionBody, ExtendBody, History, InterruptOut, PendingSummaryOut, problems
 from .routes import interrupt_out
 
 router = APIRouter(prefix="/v1", tags=["approvals"], dependencies=[Depends(authenticated)])
@@ -27,6 +28,23 @@ def _service(request: Request) -> InterruptService:
 
 async def _visible_interrupt(request: Request, principal: Principal, interrupt_id: str) -> None:
     ensure_visible(principal, await _service(request).get_interrupt(interrupt_id), interrupt_id)
+
+
+@router.post(
+    "/interrupts/{interrupt_id}/extend",
+    response_model=InterruptOut,
+    operation_id="extend_interrupt",
+    responses=problems(403, 404, 409),
+    dependencies=[allow(Role.AGENT)],
+)
+async def extend(interrupt_id: str, body: ExtendBody, request: Request) -> JSONResponse:
+    """Move a pending interrupt's expiry `by_seconds` later (journalled as interrupt.extended);
+    409 if it already ended, 422 if it never expires."""
+    principal = await authenticate(request)
+    await _visible_interrupt(request, principal, interrupt_id)
+    extended = await _service(request).extend(interrupt_id, timedelta(seconds=body.by_seconds))
+    request.app.state.events.wake()
+    return JSONResponse(interrupt_out(extended))
 
 
 @router.post(

@@ -207,6 +207,18 @@ class InterruptOut(BaseModel):
     consumed_at: Optional[str] = None
 
 
+class ExtendBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by_seconds: float = Field(
+        strict=True,
+        gt=0,
+        le=MAX_TTL_SECONDS,
+        allow_inf_nan=False,
+        description="How many seconds later it expires than it does now.",
+    )
+
+
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -46,7 +46,7 @@ from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..observability.outages import OutageLog
 from ..store import Finish, Guard, InterruptStore
-from ..store.base import CONSUMED_EVENT, TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
+from ..store.base import CONSUMED_EVENT, EXTENDED_EVENT, TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
 from ..store.listing import EventQuery, InterruptQuery
 from . import approvals
 from . import validation as check
@@ -87,6 +87,8 @@ _NO_SPAN: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
 EXPIRE_BATCH = 1_000
 #: The most events one `get_history` call returns.
 HISTORY_LIMIT = 1_000
+#: How often `extend` retries a compare-and-set that another change beat (another extension).
+EXTEND_ATTEMPTS = 5
 
 
 class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
@@ -426,6 +428,43 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             )
             self._kinds_by_response_shape[shape] = kinds
         return kinds
+
+    async def extend(self, interrupt_id: str, by: timedelta) -> FlowInterrupt:
+        """Move a pending interrupt's expiry `by` later (journalled as "interrupt.extended", so
+        the stream, webhooks and the history see it) and return it. Waiters keep waiting.
+
+        Raises InterruptNotFoundError, InterruptNotPendingError / InterruptExpiredError, and
+        InvalidInterruptError for a `by` that is not a positive timedelta or an interrupt that
+        never expires. Races with an answer, the expiry or another extension are settled by
+        compare-and-set: each extension that returns was applied exactly once."""
+        by = check.require_extension(by)
+        if not check.could_be_stored(interrupt_id):
+            raise InterruptNotFoundError(interrupt_id)
+        for _attempt in range(EXTEND_ATTEMPTS):
+            current = await self.get_interrupt(interrupt_id)  # one past its expiry ends here
+            if current is None:
+                raise InterruptNotFoundError(interrupt_id)
+            if current.status is InterruptStatus.EXPIRED:
+                raise InterruptExpiredError(interrupt_id)
+            if current.status is not InterruptStatus.PENDING:
+                raise InterruptNotPendingError(interrupt_id, current.status)
+            if current.expires_at is None:
+                raise InvalidInterruptError(
+                    f"interrupt {interrupt_id!r} never expires: nothing to extend", field="by"
+                )
+            now = self._now()
+            later = min(current.expires_at + by, now + check.MAX_TTL)
+            outcome = await self.store.extend(interrupt_id, current.expires_at, later, now)
+            if outcome.changed:
+                extended = outcome.interrupt
+                assert extended is not None
+                self._log_info("interrupt_extended", extended)
+                if self.webhook_service is not None:
+                    await self._emit(EXTENDED_EVENT, extended)
+                return extended
+        raise InterruptNotPendingError(
+            interrupt_id, InterruptStatus.PENDING, f"interrupt {interrupt_id!r} kept changing; try again"
+        )
 
     # -- using an approval ----------------------------------------------------------------
 

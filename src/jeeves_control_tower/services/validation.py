@@ -197,6 +197,17 @@ def require_ttl(value: Any, name: str = "ttl") -> Optional[timedelta]:
     return value
 
 
+def require_extension(value: Any, name: str = "by") -> timedelta:
+    """How far `extend` moves an expiry: a positive timedelta, at most MAX_TTL."""
+    if not isinstance(value, timedelta):
+        raise InvalidInterruptError(f"{name} must be a timedelta", field=name)
+    if not timedelta(0) < value <= MAX_TTL:
+        raise InvalidInterruptError(
+            f"{name} must be more than zero and at most {MAX_TTL.days:,} days", field=name
+        )
+    return value
+
+
 def optional_timeout(value: Any) -> Optional[float]:
     """Seconds to wait: None (forever) or a finite number; zero or less means "look once"."""
     if value is None:

@@ -29,6 +29,8 @@ __all__ = [
     "TERMINAL_SEQUENCE",
     "CONSUMED_SEQUENCE",
     "CONSUMED_EVENT",
+    "INTERIM_SEQUENCE",
+    "EXTENDED_EVENT",
     "PendingGroup",
     "AgeLimits",
 ]
@@ -39,6 +41,11 @@ TERMINAL_SEQUENCE = 2
 #: The agent used the interrupt's approval (`consume`): after the terminal event, at most once.
 CONSUMED_SEQUENCE = 3
 CONSUMED_EVENT = "interrupt.approval_consumed"
+#: An interim event (between creation and the end; today: a deadline extended) is journalled at
+#: INTERIM_SEQUENCE plus the interim events before it. Every later event's sequence counts the
+#: interim ones too (the end is TERMINAL_SEQUENCE + their number), so sequences stay in order.
+INTERIM_SEQUENCE = 1
+EXTENDED_EVENT = "interrupt.extended"
 
 #: Called with an interrupt id whenever the store learns that the interrupt changed,
 #: in this process or (for stores that can tell) in another one.
@@ -163,6 +170,13 @@ class InterruptStore(Protocol):
 
     async def finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FinishOutcome:
         """Compare-and-set pending (and not due at `finish.at`) to `finish.status`, if `guard` admits."""
+
+    async def extend(
+        self, interrupt_id: str, old_expires_at: datetime, new_expires_at: datetime, at: datetime
+    ) -> FinishOutcome:
+        """Compare-and-set a pending, not yet due (at `at`) interrupt's expiry from `old_expires_at`
+        to `new_expires_at`, journalled as EXTENDED_EVENT; unchanged (and its current state) if it
+        is no longer pending or its expiry moved meanwhile."""
 
     async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
         """Mark the resolved interrupt's approval of `action_hash` used at `at`, once, journalled

@@ -35,6 +35,8 @@ from .base import (
     CONSUMED_EVENT,
     CONSUMED_SEQUENCE,
     CREATED_SEQUENCE,
+    EXTENDED_EVENT,
+    INTERIM_SEQUENCE,
     TERMINAL_EVENT_TYPES,
     TERMINAL_SEQUENCE,
     AgeLimits,
@@ -73,8 +75,9 @@ _RESOLUTION_OF_STATUS = {status.value: resolution for status, resolution in RESO
 #: resolution, as an answer's and a cancel's, is the one its status implies: left None).
 _EXPIRED = (InterruptStatus.EXPIRED, None, None)
 
-#: A journal event: (seq, type, sequence, interrupt id, data JSON at the time, at).
-_JournalEntry = tuple[int, str, int, str, str, datetime]
+#: A journal event: (seq, type, sequence, the interrupt's record right after it, at). Records are
+#: immutable tuples, replaced on every change, so an event keeps the state it produced for free.
+_JournalEntry = tuple[int, str, int, Record, datetime]
 
 
 def _to_json(data: dict[str, Any]) -> str:
@@ -181,6 +184,8 @@ class MemoryStore(ListenerSet):
         self._expiry_heap: list[tuple[datetime, str]] = []
         self._by_idempotency_key: dict[str, str] = {}
         self._journal: deque[_JournalEntry] = deque(maxlen=journal_limit)
+        #: Interim events (deadlines extended) per interrupt that had any: later sequences count them.
+        self._interim: dict[str, int] = {}
         self._next_seq = 1
 
     async def open(self) -> None:
@@ -232,7 +237,27 @@ class MemoryStore(ListenerSet):
             response = (*response[:_RESPONSE_HASH], record[_ACTION_HASH], *response[_RESPONSE_HASH + 1 :])
         values[_RESPONSE] = response
         record = self._close(values, finish.status, finish.at)
-        self._journal_append(record, finish.event_type, TERMINAL_SEQUENCE, finish.at)
+        sequence = self._sequence(interrupt_id, TERMINAL_SEQUENCE)
+        self._journal_append(record, finish.event_type, sequence, finish.at)
+        self._announce_one(interrupt_id)
+        return FinishOutcome(True, _snapshot(record))
+
+    async def extend(
+        self, interrupt_id: str, old_expires_at: datetime, new_expires_at: datetime, at: datetime
+    ) -> FinishOutcome:
+        record = self._records.get(interrupt_id)
+        if record is None:
+            return FinishOutcome(False, None)
+        if record[_STATUS] != _PENDING or record[_EXPIRES] != old_expires_at or _is_due(record, at):
+            return FinishOutcome(False, _snapshot(record))
+        values = list(record)
+        values[_EXPIRES] = new_expires_at
+        record = tuple(values)
+        self._records[interrupt_id] = record
+        # The old heap entry stays behind: _pop_due skips an entry its record no longer matches.
+        heapq.heappush(self._expiry_heap, (new_expires_at, interrupt_id))
+        interim = self._interim[interrupt_id] = self._interim.get(interrupt_id, 0) + 1
+        self._journal_append(record, EXTENDED_EVENT, INTERIM_SEQUENCE + interim, at)
         self._announce_one(interrupt_id)
         return FinishOutcome(True, _snapshot(record))
 
@@ -252,7 +277,7 @@ class MemoryStore(ListenerSet):
         values[_CONSUMED] = at
         record = tuple(values)
         self._records[interrupt_id] = record
-        self._journal_append(record, CONSUMED_EVENT, CONSUMED_SEQUENCE, at)
+        self._journal_append(record, CONSUMED_EVENT, self._sequence(interrupt_id, CONSUMED_SEQUENCE), at)
         self._announce_one(interrupt_id)
         return FinishOutcome(True, _snapshot(record))
 
@@ -284,7 +309,8 @@ class MemoryStore(ListenerSet):
             values[_RESOLUTION] = resolution
             values[_RESPONSE] = response
             closed = self._close(values, status, now)
-            self._journal_append(closed, TERMINAL_EVENT_TYPES[status], TERMINAL_SEQUENCE, now)
+            sequence = self._sequence(closed[_ID], TERMINAL_SEQUENCE)
+            self._journal_append(closed, TERMINAL_EVENT_TYPES[status], sequence, now)
             expired.append(_snapshot(closed))
         self._announce(interrupt.id for interrupt in expired)
         return expired
@@ -293,10 +319,10 @@ class MemoryStore(ListenerSet):
         heap = self._expiry_heap
         due: list[Record] = []
         while heap and len(due) < limit and heap[0][0] <= now:
-            _, interrupt_id = heapq.heappop(heap)
+            expires_at, interrupt_id = heapq.heappop(heap)
             record = self._records[interrupt_id]
-            # Answered or cancelled interrupts leave stale heap entries behind; skip them here.
-            if record[_STATUS] == _PENDING:
+            # Answered, cancelled and extended interrupts leave stale heap entries behind.
+            if record[_STATUS] == _PENDING and record[_EXPIRES] == expires_at:
                 due.append(record)
         return due
 
@@ -311,24 +337,18 @@ class MemoryStore(ListenerSet):
         _discard(self._pending_by_request, record[_REQUEST], interrupt_id)
         return record
 
+    def _sequence(self, interrupt_id: str, sequence: int) -> int:
+        """An event's place among its interrupt's: `sequence` after the interim events so far."""
+        return sequence + self._interim.get(interrupt_id, 0) if self._interim else sequence
+
     def _journal_append(self, record: Record, event_type: str, sequence: int, at: datetime) -> None:
-        self._journal.append((self._next_seq, event_type, sequence, record[_ID], record[_DATA], at))
+        self._journal.append((self._next_seq, event_type, sequence, record, at))
         self._next_seq += 1
 
     def _event(self, journal_entry: _JournalEntry) -> InterruptEvent:
-        """The event, materialised: terminal states never change, and a creation event is the
-        record as it was then (pending, unanswered, its data at the time)."""
-        seq, event_type, sequence, interrupt_id, data_json, at = journal_entry
-        interrupt = _snapshot(self._records[interrupt_id])
-        if sequence < CONSUMED_SEQUENCE:
-            interrupt.consumed_at = None  # an approval used later does not change the ending event
-        if sequence == CREATED_SEQUENCE:
-            interrupt.status = InterruptStatus.PENDING
-            interrupt.response = None
-            interrupt.resolved_at = None
-            interrupt.resolution = None
-            interrupt.data = _load(data_json)
-        return InterruptEvent(seq, event_type, sequence, interrupt, at)
+        """The event, materialised from the record it kept: the interrupt as it stood then."""
+        seq, event_type, sequence, record, at = journal_entry
+        return InterruptEvent(seq, event_type, sequence, _snapshot(record), at)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -385,7 +405,7 @@ class MemoryStore(ListenerSet):
         for i in range(max(query.after_seq + 1 - journal[0][0], 0), len(journal)):
             if len(found) >= query.limit:
                 break
-            if query.admits(_RecordView(self._records[journal[i][3]])):
+            if query.admits(_RecordView(journal[i][3])):
                 found.append(self._event(journal[i]))
         return found
 

@@ -18,6 +18,8 @@ from ._listeners import ListenerSet
 from .base import (
     CONSUMED_EVENT,
     CONSUMED_SEQUENCE,
+    EXTENDED_EVENT,
+    INTERIM_SEQUENCE,
     TERMINAL_SEQUENCE,
     AgeLimits,
     FinishOutcome,
@@ -71,7 +73,7 @@ class SQLInterruptStore(ListenerSet):
         self, now: datetime, limit: int, interrupt_id: Optional[str] = None
     ) -> list[FlowInterrupt]:
         # The sweep skips rows another transaction holds; one named interrupt waits for its lock.
-        times = {"at": now, "now": now, "received_at": format_time(now)}
+        times: dict[str, Any] = {"at": now, "now": now, "received_at": format_time(now)}
         if interrupt_id is None:
             rows = await self._journalled("expire_due", None, TERMINAL_SEQUENCE, **times, limit=limit)
         else:
@@ -79,6 +81,18 @@ class SQLInterruptStore(ListenerSet):
         expired = readable(rows, interrupt_from_row)  # an unreadable one stays expired, unreported
         self._announce(interrupt.id for interrupt in expired)
         return expired
+
+    async def extend(
+        self, interrupt_id: str, old_expires_at: datetime, new_expires_at: datetime, at: datetime
+    ) -> FinishOutcome:
+        rows = await self._journalled(
+            "extend_interrupt", EXTENDED_EVENT, INTERIM_SEQUENCE, interim=True,
+            id=interrupt_id, old_expires_at=old_expires_at, new_expires_at=new_expires_at, at=at,
+        )
+        if rows:
+            self._announce_one(interrupt_id)
+            return FinishOutcome(True, interrupt_from_row(rows[0]))
+        return FinishOutcome(False, await self.get(interrupt_id))
 
     async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
         rows = await self._journalled(
@@ -99,10 +113,16 @@ class SQLInterruptStore(ListenerSet):
             PendingGroup(row["kind"], row["user_id"], int(row["age"]), int(row["waiting"])) for row in rows
         ]
 
-    async def _journalled(self, query: str, event_type: Optional[str], sequence: int, **params: Any) -> Rows:
+    async def _journalled(
+        self, query: str, event_type: Optional[str], sequence: int, *, interim: bool = False, **params: Any
+    ) -> Rows:
         """The rows `query` changed, journalled in the same transaction (as `event_type`, None: the
-        status each reached, at `params["at"]`). PostgreSQL's statements journal (and notify)
-        themselves; SQLite, which has no writes in a CTE, adds a statement."""
+        status each reached, at `params["at"]`; `sequence` counting no interim event, each row's
+        own come on top). PostgreSQL's statements journal (and notify) themselves, each with its
+        own snapshot; SQLite, which has no writes in a CTE, adds statements, and for an `interim`
+        event (the interrupt changes but stays pending) writes out the snapshots the journal
+        would otherwise derive from the row as it is later."""
+        del interim
         return await self.connector.fetch(query, event_type=event_type, sequence=sequence, **params)
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:

@@ -554,7 +554,7 @@ def finish_interrupt(
     row: Optional[sqlite3.Row] = connection.execute(_Q["get_interrupt"], params).fetchone()
     if changed:
         assert row is not None
-        _journal(connection, row, event_type, TERMINAL_SEQUENCE, params["at"])
+        _journal(connection, row, event_type, TERMINAL_SEQUENCE + row["interim_events"], params["at"])
     return changed, row
 
 
@@ -587,14 +587,20 @@ class SQLiteStore(SQLInterruptStore):
             self._announce_one(interrupt_id)
         return FinishOutcome(changed, interrupt_from_row(dict(row)) if row is not None else None)
 
-    async def _journalled(self, query: str, event_type: Optional[str], sequence: int, **params: Any) -> Rows:
+    async def _journalled(
+        self, query: str, event_type: Optional[str], sequence: int, *, interim: bool = False, **params: Any
+    ) -> Rows:
         async def change(tx: Transaction) -> Rows:
+            if interim:  # the creation event must keep the interrupt as it was created
+                await tx.execute("freeze_created_payload", id=params["id"])
             rows = await tx.fetch(query, **params)  # tolerant: one row of text that is not UTF-8
             if rows:  # must not roll back (and so stall) the sweep
                 ids = [row["id"] for row in rows]
                 await tx.execute(
                     "journal_many", ids=ids, event_type=event_type, sequence=sequence, at=params["at"]
                 )
+                if interim:
+                    await tx.execute("freeze_interim_payloads", ids=ids, event_type=event_type)
             return rows
 
         return await self.connector.transaction(change)

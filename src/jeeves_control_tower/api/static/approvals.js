@@ -16,6 +16,7 @@ const EVENT_TEXT = {
   "interrupt.cancelled": "cancelled",
   "interrupt.expired": "expired",
   "interrupt.approval_consumed": "approval used by the agent",
+  "interrupt.extended": "deadline extended",
 };
 
 // How an ended interrupt ended, in words: "answered by alice via inbox", "rejected by its expiry".
@@ -173,6 +174,8 @@ function eventLine(event) {
     what = `raised${interrupt.created_by ? ` by ${interrupt.created_by}` : ""} for ${interrupt.user_id}`;
   } else if (event.type === "interrupt.resolved" || event.type === "interrupt.cancelled") {
     what = describeEnding(interrupt);
+  } else if (event.type === "interrupt.extended" && interrupt.expires_at) {
+    what = `deadline extended to ${formatTime(interrupt.expires_at)}`;
   }
   return el("li", { "data-type": event.type },
     el("time", { datetime: event.created_at, title: event.created_at, text: formatTime(event.created_at) }),

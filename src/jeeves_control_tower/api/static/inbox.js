@@ -190,7 +190,13 @@ function applyEvent(event) {
   const item = event.interrupt;
   if (!item || !item.id) return;
   if (item.status === "pending") {
-    if (state.gone.has(item.id) || state.pending.has(item.id)) return;
+    if (state.gone.has(item.id)) return;
+    if (state.pending.has(item.id)) {
+      // Still pending but changed (its deadline extended): the card shows the new state.
+      state.pending.set(item.id, item);
+      scheduleRender();
+      return;
+    }
     state.pending.set(item.id, item);
     announce(`New ${kindLabel(item.kind).toLowerCase()}: ${item.question || item.message || item.id}`);
   } else {
@@ -329,11 +335,20 @@ function renderPending() {
   const wanted = [];
   for (const [sessionId, list] of sessions) {
     const group = groups.get(sessionId) || renderSession(sessionId);
-    placeChildren(group, list.map((item) => cards.get(item.id) || renderCard(item)), 1);
+    placeChildren(group, list.map((item) => refreshed(cards.get(item.id), item) || renderCard(item)), 1);
     wanted.push(group);
   }
   placeChildren(container, wanted, 0);
   tick();
+}
+
+// A card already on the page, brought up to date where an interrupt can change while pending:
+// its deadline (extended). Kept, not rebuilt, so an answer being typed in it survives.
+function refreshed(card, item) {
+  if (!card) return null;
+  const countdown = card.querySelector(".countdown[data-expires]");
+  if (countdown && item.expires_at) countdown.dataset.expires = item.expires_at;
+  return card;
 }
 
 function renderSession(sessionId) {

@@ -64,7 +64,8 @@ CREATE TABLE jeeves_interrupts (
     policy jsonb,
     action_hash text,
     resolution text,
-    consumed_at timestamp with time zone
+    consumed_at timestamp with time zone,
+    interim_events integer DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE jeeves_schema_migrations (

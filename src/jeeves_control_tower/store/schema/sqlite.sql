@@ -42,7 +42,7 @@ CREATE TABLE jeeves_interrupts (
     trace_id        TEXT,
     span_id         TEXT,
     idempotency_key TEXT
-, created_by TEXT, policy TEXT, action_hash TEXT, resolution TEXT, consumed_at TEXT);
+, created_by TEXT, policy TEXT, action_hash TEXT, resolution TEXT, consumed_at TEXT, interim_events INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE jeeves_schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL,

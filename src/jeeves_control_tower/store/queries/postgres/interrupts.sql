@@ -71,7 +71,8 @@ WITH finished AS (
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, :event_type, 2, request_id, user_id, session_id, to_jsonb(finished), resolved_at FROM finished
+    SELECT id, :event_type, 2 + interim_events, request_id, user_id, session_id, to_jsonb(finished), resolved_at
+      FROM finished
 )
 SELECT finished.* FROM finished, LATERAL (SELECT pg_notify('jeeves_interrupts', finished.id)) AS woken;
 
@@ -107,7 +108,8 @@ WITH batch AS MATERIALIZED (
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT finished.id, batch.event_type, 2, finished.request_id, finished.user_id, finished.session_id,
+    SELECT finished.id, batch.event_type, 2 + finished.interim_events, finished.request_id, finished.user_id,
+           finished.session_id,
            to_jsonb(finished), finished.resolved_at
       FROM finished JOIN batch ON batch.id = finished.id
      ORDER BY batch.position
@@ -142,7 +144,7 @@ WITH due AS (
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, 'interrupt.' || status, 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
+    SELECT id, 'interrupt.' || status, 2 + interim_events, request_id, user_id, session_id, to_jsonb(expired), resolved_at
       FROM expired
 ), woken AS (
     -- One NOTIFY per batch, not per interrupt ('*': every waiter re-reads); notifications are
@@ -152,6 +154,23 @@ WITH due AS (
 )
 -- A one-time filter runs the NOTIFY once; a LEFT JOIN to it would be removed by the planner.
 SELECT expired.* FROM expired WHERE (SELECT count(*) FROM woken) >= 0;
+
+-- name: extend_interrupt
+-- Move a pending interrupt's expiry from :old_expires_at (a compare-and-set: another extension,
+-- an answer or the expiry in between wins) to :new_expires_at, journalled as an interim event.
+WITH extended AS (
+    UPDATE jeeves_interrupts
+       SET expires_at = :new_expires_at, interim_events = interim_events + 1
+     WHERE id = :id AND status = 'pending' AND expires_at = :old_expires_at AND expires_at > :at
+    RETURNING *
+), journal AS (
+    INSERT INTO jeeves_interrupt_events (
+        interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+    SELECT id, :event_type::text, :sequence::integer + interim_events, request_id, user_id, session_id,
+           to_jsonb(extended), :at
+      FROM extended
+)
+SELECT extended.* FROM extended, LATERAL (SELECT pg_notify('jeeves_interrupts', extended.id)) AS woken;
 
 -- name: consume_approval
 -- The agent uses the approval of :action_hash (the answer's own, else the proposed action's), once.
@@ -164,7 +183,7 @@ WITH used AS (
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, :event_type::text, :sequence::integer, request_id, user_id, session_id, to_jsonb(used),
+    SELECT id, :event_type::text, :sequence::integer + interim_events, request_id, user_id, session_id, to_jsonb(used),
            consumed_at
       FROM used
 )
@@ -211,7 +230,7 @@ WITH due AS (
 ), journal AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
-    SELECT id, 'interrupt.' || status, 2, request_id, user_id, session_id, to_jsonb(expired), resolved_at
+    SELECT id, 'interrupt.' || status, 2 + interim_events, request_id, user_id, session_id, to_jsonb(expired), resolved_at
       FROM expired
 )
 SELECT expired.* FROM expired, LATERAL (SELECT pg_notify('jeeves_interrupts', expired.id)) AS woken;

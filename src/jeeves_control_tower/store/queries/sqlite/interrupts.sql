@@ -30,10 +30,11 @@ VALUES (:id, :event_type, :sequence, :request_id, :user_id, :session_id, :at);
 -- name: journal_many
 -- One journal row for each id in the JSON array :ids, in the array's order: a batch of expiries
 -- is journalled by one statement instead of one per interrupt. With no :event_type, the type follows
--- the status each reached (an expiry that auto-rejects is "interrupt.resolved").
+-- the status each reached (an expiry that auto-rejects is "interrupt.resolved"). :sequence is the
+-- event's place counting no interim event; each interrupt's own interim events come on top.
 INSERT INTO jeeves_interrupt_events (
     interrupt_id, event_type, sequence, request_id, user_id, session_id, created_at)
-SELECT i.id, coalesce(:event_type, 'interrupt.' || i.status), :sequence, i.request_id, i.user_id, i.session_id, :at
+SELECT i.id, coalesce(:event_type, 'interrupt.' || i.status), :sequence + i.interim_events, i.request_id, i.user_id, i.session_id, :at
   FROM json_each(:ids) AS wanted JOIN jeeves_interrupts AS i ON i.id = wanted.value
  ORDER BY wanted.key;
 
@@ -68,12 +69,20 @@ coalesce(e.payload, CASE WHEN 'blob' IN (
     'action_hash', i.action_hash,
     'resolution', CASE e.sequence WHEN 1 THEN NULL ELSE i.resolution END,
     -- An approval used later does not change the event that ended the interrupt.
-    'consumed_at', CASE WHEN e.sequence >= 3 THEN i.consumed_at END) END)
+    'consumed_at', CASE WHEN e.event_type = 'interrupt.approval_consumed' THEN i.consumed_at END) END)
 
 -- name: events_select
 -- Journal rows `e` with the interrupt as it stood (listing.events_statement adds the filters).
 SELECT e.seq, e.event_type, e.sequence, {event_payload} AS payload, e.created_at, e.interrupt_id
   FROM jeeves_interrupt_events AS e JOIN jeeves_interrupts AS i ON i.id = e.interrupt_id
+
+-- name: freeze_interim_payloads
+-- An interim event (a deadline extended) describes the interrupt as it was then, not as it ends:
+-- its snapshot is written out as it is journalled (the interrupt row holds that state now).
+UPDATE jeeves_interrupt_events AS e
+   SET payload = (SELECT {event_payload} FROM jeeves_interrupts AS i WHERE i.id = e.interrupt_id)
+ WHERE e.interrupt_id IN (SELECT value FROM json_each(:ids)) AND e.event_type = :event_type
+   AND e.payload IS NULL;
 
 -- name: freeze_created_payload
 -- Before a change to `data` (a cancel reason), the creation event keeps the data it had: its
@@ -133,6 +142,14 @@ RETURNING *;
 UPDATE jeeves_interrupts
    SET {expiry_outcome}
  WHERE id = :id AND status = 'pending' AND expires_at <= :now
+RETURNING *;
+
+-- name: extend_interrupt
+-- Move a pending interrupt's expiry from :old_expires_at (a compare-and-set: another extension,
+-- an answer or the expiry in between wins) to :new_expires_at, as an interim event.
+UPDATE jeeves_interrupts
+   SET expires_at = :new_expires_at, interim_events = interim_events + 1
+ WHERE id = :id AND status = 'pending' AND expires_at = :old_expires_at AND expires_at > :at
 RETURNING *;
 
 -- name: consume_approval
