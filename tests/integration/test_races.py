@@ -16,6 +16,7 @@ from jeeves_control_tower.services import InterruptService
 from jeeves_control_tower.store.sqlite import SQLiteDatabase
 from jeeves_protocols import InterruptKind, InterruptNotPendingError, InterruptResponse, InterruptStatus
 from tests.integration.conftest import Harness
+from tests.support.race_worker import RACE_ACTION
 
 TERMINAL = {"interrupt.resolved", "interrupt.cancelled", "interrupt.expired"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,8 +91,8 @@ async def test_respond_racing_the_sweep_over_500(harness: Harness) -> None:
     assert finals[InterruptStatus.RESOLVED] == len(resolved)
 
 
-def _run_two_processes(target: str, ids: list[str]) -> list[dict[str, Any]]:
-    command = [sys.executable, "-m", "tests.support.race_worker", target, *ids]
+def _run_two_processes(target: str, ids: list[str], *flags: str) -> list[dict[str, Any]]:
+    command = [sys.executable, "-m", "tests.support.race_worker", *flags, target, *ids]
     children = [
         subprocess.Popen(
             command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -141,3 +142,40 @@ async def test_two_processes_one_postgres(pg_dsn: str) -> None:
     async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
         journal = await service.store.events_after(0, 10_000)
     assert Counter(e.interrupt_id for e in journal if e.type in TERMINAL) == Counter({i: 1 for i in ids})
+
+
+async def _approved_confirmations(service: InterruptService) -> list[str]:
+    ids = []
+    for i in range(30):
+        asked = await service.create_confirmation(f"r{i}", "u", "s", "Transfer?", action_data={"action": RACE_ACTION})
+        await service.respond_or_raise(asked.id, InterruptResponse(approved=True), "u")
+        ids.append(asked.id)
+    return ids
+
+
+async def _check_used_once(service: InterruptService, ids: list[str]) -> None:
+    journal = await service.store.events_after(0, 10_000)
+    used = Counter(e.interrupt_id for e in journal if e.type == "interrupt.approval_consumed")
+    assert used == Counter({i: 1 for i in ids})
+
+
+async def test_two_processes_consume_each_approval_once_on_one_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "consume.db"
+    async with InterruptService(db=SQLiteDatabase(path), sweep_interval=0) as service:
+        ids = await _approved_confirmations(service)
+    reports = await asyncio.to_thread(_run_two_processes, str(path), ids, "--consume")
+    _check_one_winner_each(reports, ids)
+    async with InterruptService(db=SQLiteDatabase(path), sweep_interval=0) as service:
+        await _check_used_once(service, ids)
+
+
+@pytest.mark.postgres
+async def test_two_processes_consume_each_approval_once_on_one_postgres(pg_dsn: str) -> None:
+    from jeeves_control_tower.store.postgres import PostgresDatabase
+
+    async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
+        ids = await _approved_confirmations(service)
+    reports = await asyncio.to_thread(_run_two_processes, pg_dsn, ids, "--consume")
+    _check_one_winner_each(reports, ids)
+    async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
+        await _check_used_once(service, ids)

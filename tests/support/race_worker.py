@@ -1,6 +1,7 @@
-"""A child process for cross-process races: respond to every given interrupt, report the wins.
+"""A child process for cross-process races: respond to every given interrupt (or, with
+--consume, use each one's approval of RACE_ACTION), report the wins.
 
-usage: python -m tests.support.race_worker <sqlite-path|postgres-dsn> <id> [<id> ...]
+usage: python -m tests.support.race_worker [--consume] <sqlite-path|postgres-dsn> <id> [<id> ...]
 Once its database is open it prints "ready" and blocks on stdin until the parent writes a line,
 so that both processes start firing together.
 """
@@ -13,7 +14,10 @@ import os
 import sys
 
 from jeeves_control_tower.services import InterruptService
-from jeeves_protocols import InterruptNotPendingError, InterruptResponse
+from jeeves_protocols import ApprovalUsedError, InterruptNotPendingError, InterruptResponse
+
+#: The action the --consume race's confirmations approve.
+RACE_ACTION = {"tool": "transfer", "amount": 10}
 
 
 def _db(target: str) -> object:
@@ -26,7 +30,7 @@ def _db(target: str) -> object:
     return SQLiteDatabase(target)
 
 
-async def main(target: str, ids: list[str]) -> None:
+async def main(target: str, ids: list[str], consume: bool = False) -> None:
     service = InterruptService(db=_db(target), sweep_interval=0)  # type: ignore[arg-type]
     await service.start()
     print("ready", flush=True)
@@ -35,9 +39,12 @@ async def main(target: str, ids: list[str]) -> None:
 
     async def attempt(interrupt_id: str) -> str:
         try:
-            await service.respond_or_raise(interrupt_id, InterruptResponse(text=f"from {pid}"))
+            if consume:
+                await service.consume(interrupt_id, RACE_ACTION)
+            else:
+                await service.respond_or_raise(interrupt_id, InterruptResponse(text=f"from {pid}"))
             return "won"
-        except InterruptNotPendingError:
+        except (InterruptNotPendingError, ApprovalUsedError):
             return "lost"
 
     results = await asyncio.gather(*(attempt(i) for i in ids for _ in range(3)))
@@ -47,4 +54,8 @@ async def main(target: str, ids: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2:]))
+    arguments = sys.argv[1:]
+    consuming = arguments[:1] == ["--consume"]
+    if consuming:
+        arguments = arguments[1:]
+    asyncio.run(main(arguments[0], arguments[1:], consume=consuming))
