@@ -59,7 +59,7 @@ async def verify(interrupt_id: str, body: ActionBody, request: Request) -> JSONR
     not_approved, approval_mismatch or approval_used if not. Changes nothing."""
     principal = await authenticate(request)
     await _visible_interrupt(request, principal, interrupt_id)
-    approved = await _service(request).verify_approval(interrupt_id, body.action or {})
+    approved = await _service(request).verify_approval(interrupt_id, body.action)
     return JSONResponse(interrupt_out(approved))
 
 
@@ -74,7 +74,7 @@ async def consume(interrupt_id: str, body: ActionBody, request: Request) -> JSON
     """Verify, then mark the approval used, once: a second consume (a replay) is 409 approval_used."""
     principal = await authenticate(request)
     await _visible_interrupt(request, principal, interrupt_id)
-    used = await _service(request).consume(interrupt_id, body.action or {})
+    used = await _service(request).consume(interrupt_id, body.action)
     request.app.state.events.wake()
     return JSONResponse(interrupt_out(used))
 

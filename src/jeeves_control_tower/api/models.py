@@ -73,6 +73,7 @@ class _KeysByName:
 _NoNul = Annotated[str, StringConstraints(pattern=NO_NUL_PATTERN)]
 if TYPE_CHECKING:  # mypy cannot follow the recursive alias; to the code, `data` is a plain dict
     Data = Optional[dict[str, Any]]
+    ObjectData = dict[str, Any]
 else:
     #: A JSON value whose strings and keys every store can hold. Only the document uses it: the
     #: service checks `data` itself (validation.json_data), once, for library callers and HTTP alike.
@@ -90,6 +91,8 @@ else:
     )
     #: `data` as the document states it; its value reaches the service as parsed, to be checked there.
     Data = Annotated[Optional[Annotated[dict[_NoNul, JsonValue], _KeysByName]], SkipValidation]
+    #: The same, where a value is required (the service still checks it).
+    ObjectData = Annotated[Annotated[dict[_NoNul, JsonValue], _KeysByName], SkipValidation]
 _DATA_LIMITS = (
     f"A JSON object of at most {check.MAX_DATA_BYTES:,} bytes encoded, nested at most "
     f"{check.MAX_DATA_DEPTH} levels deep (the object itself is level 1), no NUL in any key or string."
@@ -222,7 +225,10 @@ class ExtendBody(BaseModel):
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Data = _data("The action the agent is about to execute, as it will execute it.")
+    action: ObjectData = Field(
+        description=f"The action the agent is about to execute, as it will execute it. {_DATA_LIMITS}",
+        json_schema_extra=_DATA_EXTENSIONS,
+    )
 
 
 class EventOut(BaseModel):

@@ -10,12 +10,8 @@ compare-and-set that follows).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any, Optional, TypedDict
-
-import jsonschema
-from jsonschema.exceptions import SchemaError
 
 from jeeves_protocols import (
     ApprovalMismatchError,
@@ -27,12 +23,12 @@ from jeeves_protocols import (
     InterruptResponse,
     InterruptStatus,
     InvalidInterruptError,
-    InvalidResponseError,
     Resolution,
     SelfApprovalError,
 )
 
 from . import validation as check
+from .schemas import canonical_json, schema_problem
 
 __all__ = [
     "ApprovalRules",
@@ -43,6 +39,7 @@ __all__ = [
     "answer_hash",
     "approves",
     "approves_an_action",
+    "hash_action",
     "build_policy",
     "check_answer",
     "check_config",
@@ -85,12 +82,19 @@ def approves_an_action(kind: InterruptKind) -> bool:
 def action_hash(data: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of `data["action"]`, or of `data` with no "action".
 
-    Canonical: keys sorted, no insignificant whitespace, text as UTF-8 (not \\u escapes), so the
-    same action hashes the same in every process and language that follows the rule.
+    See `hash_action` for the canonical form.
     """
-    action = data.get("action", data)
-    canonical = json.dumps(action, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hash_action(data.get("action", data))
+
+
+def hash_action(action: Any) -> str:
+    """SHA-256 (hex) of an action itself, as `verify_approval` and `consume` are given it.
+
+    Canonical: keys sorted, no insignificant whitespace, text as UTF-8 (not \\u escapes), every
+    integral number as an integer (900, 900.0 and 9e2 are one number, as JSON Schema and
+    JavaScript read them), so the same action hashes the same in every process and language.
+    """
+    return hashlib.sha256(canonical_json(action).encode("utf-8")).hexdigest()
 
 
 def approves(response: InterruptResponse) -> bool:
@@ -100,10 +104,10 @@ def approves(response: InterruptResponse) -> bool:
 
 def answer_hash(response: InterruptResponse) -> Optional[str]:
     """The hash an answer binds itself to, when it can tell without the interrupt: an approval
-    whose `data` holds an edited action. Otherwise None, and the store records the hash of the
-    proposed action (the interrupt's own) with the answer."""
-    if response.data and approves(response):
-        return action_hash(response.data)
+    whose `data["action"]` holds the edited action. Otherwise None (other data is a note, not an
+    edit), and the store records the hash of the proposed action with the answer."""
+    if "action" in response.data and approves(response):
+        return hash_action(response.data["action"])
     return None
 
 
@@ -146,8 +150,8 @@ def build_policy(
                 field="created_by",
             )
         policy["forbid_self_approval"] = True
-    if response_schema is not None:
-        policy["response_schema"] = _require_schema(response_schema)
+    if response_schema is not None:  # checked by the caller (schemas.require_schema: it may be slow)
+        policy["response_schema"] = dict(response_schema)
     return policy
 
 
@@ -161,13 +165,22 @@ def check_answer(interrupt: FlowInterrupt, response: InterruptResponse) -> None:
         raise SelfApprovalError(interrupt.id, response.responder_id)
     schema = policy.get("response_schema")
     if schema is not None:
-        _validate_answer(interrupt.id, schema, response.data)
+        problem = schema_problem(interrupt.id, schema, response.data)
+        if problem is not None:
+            raise problem
 
 
 def check_use(interrupt: FlowInterrupt, action: Mapping[str, Any]) -> str:
     """The hash of `action` if `interrupt` holds an unused approval of exactly it; else raise
     ApprovalNotGrantedError, ApprovalMismatchError or ApprovalUsedError."""
+    if not isinstance(action, Mapping):  # bad input is refused before anything is judged
+        raise InvalidInterruptError("action must be a JSON object", field="action")
+    given = hash_action(check.json_data(action, "action"))  # the action as it is: never unwrapped
     response = interrupt.response
+    if not approves_an_action(interrupt.kind):
+        raise ApprovalNotGrantedError(
+            interrupt.id, f"interrupt {interrupt.id!r} is a {interrupt.kind.value}: it approves no action"
+        )
     if interrupt.status is not InterruptStatus.RESOLVED or response is None or not approves(response):
         if interrupt.status is not InterruptStatus.RESOLVED:
             state = interrupt.status.value
@@ -179,7 +192,6 @@ def check_use(interrupt: FlowInterrupt, action: Mapping[str, Any]) -> str:
             interrupt.id, f"interrupt {interrupt.id!r} holds no approval (it is {state})"
         )
     approved = response.action_hash or interrupt.action_hash
-    given = action_hash(check.json_data(action, "action"))
     if approved is None or given != approved:
         raise ApprovalMismatchError(
             interrupt.id,
@@ -205,30 +217,3 @@ def _require_on_expire(kind: InterruptKind, value: Any, name: str) -> str:
             field=name,
         )
     return str(value)
-
-
-def _require_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `schema` that is a JSON Schema its own meta-schema accepts."""
-    copied = check.json_data(schema, "response_schema")
-    try:
-        jsonschema.validators.validator_for(copied).check_schema(copied)
-    except SchemaError as exc:
-        where = "/".join(str(part) for part in exc.path)
-        raise InvalidInterruptError(
-            f"response_schema is not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}",
-            field="response_schema",
-        ) from None
-    return copied
-
-
-def _validate_answer(interrupt_id: str, schema: dict[str, Any], data: dict[str, Any]) -> None:
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is None:
-        return
-    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
-    raise InvalidResponseError(
-        f"response.data{path} does not match interrupt {interrupt_id!r}'s response_schema: {error.message}",
-        field=f"data{path}",
-        interrupt_id=interrupt_id,
-    )

@@ -48,7 +48,7 @@ from ..observability.outages import OutageLog
 from ..store import Finish, Guard, InterruptStore
 from ..store.base import CONSUMED_EVENT, EXTENDED_EVENT, TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
 from ..store.listing import EventQuery, InterruptQuery
-from . import approvals
+from . import approvals, schemas
 from . import validation as check
 from .helpers import InterruptCreationHelpers
 from .ids import new_interrupt_id
@@ -280,6 +280,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         if (
             on_expire is not None or forbid_self_approval is not None or response_schema is not None
         ) or (self._kinds_with_rules and kind in self._kinds_with_rules):
+            if response_schema is not None:  # off the loop: a check of a large schema takes a while
+                response_schema = await asyncio.to_thread(schemas.require_schema, response_schema)
             interrupt.policy = approvals.build_policy(
                 kind,
                 config,
@@ -411,7 +413,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             token_id=response.token_id,
             via=response.via or "library",
         )
-        if received.data:  # an approval that edits the action is bound to the edited one
+        if received.data:  # an approval that edits the action (data["action"]) is bound to the edit
             received.action_hash = approvals.answer_hash(received)
         guard = Guard(responder_id=responder, kinds=self._kinds_answered_by(received))
         finish = Finish(InterruptStatus.RESOLVED, now, response=received)
@@ -638,7 +640,10 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         if not outcome.changed and _policy_to_check(outcome.interrupt, finish, guard):
             assert outcome.interrupt is not None and finish.response is not None
             try:
-                approvals.check_answer(outcome.interrupt, finish.response)
+                if "response_schema" in outcome.interrupt.policy:  # off the loop: see services/schemas.py
+                    await asyncio.to_thread(approvals.check_answer, outcome.interrupt, finish.response)
+                else:
+                    approvals.check_answer(outcome.interrupt, finish.response)
             except InterruptError as refused:
                 span_name = _SPAN_NAMES[finish.status]
                 with self._span(span_name, None, interrupt_id=interrupt_id, start_time=started):

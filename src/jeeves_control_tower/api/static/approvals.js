@@ -34,24 +34,21 @@ function describeEnding(item) {
 
 // ---- Edit-and-approve -----------------------------------------------------------------------
 
-// What a human may edit before approving: the proposed action's fields the schema describes (or
-// that the proposal holds), for strings, numbers, booleans, enums and lists of these. The answer
-// carries the edited action where the proposal had it: under "action", else as the whole data.
+// What a human may edit before approving: the fields of the proposed action (data.action) that
+// the schema describes or the proposal holds, for strings, numbers, booleans, enums and lists of
+// these. The answer carries the edit as data.action: what the agent verifies and executes.
 function editableAction(item) {
   const schema = item.policy && item.policy.response_schema;
   if (!schema || typeof schema !== "object") return null;
-  const data = item.data || {};
-  const nested = data.action && typeof data.action === "object" && !Array.isArray(data.action);
-  const proposed = nested ? data.action : data;
-  const properties = nested
-    ? (((schema.properties || {}).action || {}).properties || {})
-    : (schema.properties || {});
+  const proposed = (item.data || {}).action;
+  if (!proposed || typeof proposed !== "object" || Array.isArray(proposed)) return null;
+  const properties = ((schema.properties || {}).action || {}).properties || {};
   const names = [...new Set([...Object.keys(properties), ...Object.keys(proposed)])];
   const fields = names
     .map((name) => ({ name, spec: properties[name] || {}, value: proposed[name] }))
     .map((field) => ({ ...field, type: fieldType(field.spec, field.value) }))
     .filter((field) => field.type !== null);
-  return fields.length ? { nested, proposed, fields } : null;
+  return fields.length ? { proposed, fields } : null;
 }
 
 function fieldType(spec, value) {
@@ -129,7 +126,7 @@ function editForm(item, send, error, approve) {
     }
     if (!changes.length) return showCardError(error, "Nothing changed: approve the proposal as it is, or edit a field.");
     error.hidden = true;
-    const data = editable.nested ? { action: edited } : edited;
+    const data = { action: edited };
     diff.replaceChildren(
       el("h5", { text: "Your changes" }),
       el("ul", { class: "changes" }, ...changes.map(([name, before, after]) =>
