@@ -497,3 +497,34 @@ async def test_edit_with_the_schema_form_then_see_the_history(api: Api, browser:
     await page.screenshot(path=str(OUTPUT / "inbox-history-of-an-approval.png"), full_page=True)
     assert problems == []
     await context.close()
+
+
+async def test_an_admin_sees_who_waits_on_what(api: Api, browser: Browser) -> None:
+    """The admins' view of every pending interrupt by kind, user and age; responders have none."""
+    for kind, user in (("confirmation", "alice"), ("confirmation", "bob"), ("clarification", "bob")):
+        body = {"kind": kind, "request_id": f"w-{kind}-{user}", "user_id": user, "session_id": "w",
+                "question": "q?"}
+        assert (await api.client("agent").post("/v1/interrupts", json=body)).status_code == 201
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await sign_in(page, api, api.secrets["alice"])
+    await expect(page.locator("#who-name")).to_have_text("alice (responder)")
+    await expect(page.get_by_role("button", name="Who waits")).to_be_hidden()
+    await page.get_by_role("button", name="Sign out").click()
+
+    await page.get_by_label("Access token").fill(api.secrets["admin"])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Who waits").click()
+    await expect(page.locator("#waiting-total")).to_contain_text("3 pending")
+    by_user = page.locator("table.counts", has=page.locator("caption", has_text="By user"))
+    await expect(by_user.locator("tbody tr").nth(0)).to_contain_text("bob")
+    await expect(by_user.locator("tbody tr").nth(0)).to_contain_text("2")
+    by_kind = page.locator("table.counts", has=page.locator("caption", has_text="By kind"))
+    await expect(by_kind).to_contain_text("Confirmation")
+    by_age = page.locator("table.counts", has=page.locator("caption", has_text="By age"))
+    await expect(by_age.locator("tbody tr").nth(0)).to_contain_text("under an hour3")
+    await page.screenshot(path=str(OUTPUT / "inbox-who-waits.png"), full_page=True)
+    assert errors == []
+    await context.close()

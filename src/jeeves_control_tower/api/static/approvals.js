@@ -179,3 +179,35 @@ function eventLine(event) {
     " ",
     what || event.type);
 }
+
+// ---- Who waits on what (admins) ---------------------------------------------------------------
+
+const AGE_TEXT = { under_1h: "under an hour", "1h_to_1d": "an hour to a day", "1d_to_7d": "a day to a week", over_7d: "over a week" };
+
+async function loadWaiting() {
+  const button = $("waiting-refresh");
+  button.disabled = true;
+  try {
+    const summary = await api("/v1/pending/summary");
+    $("waiting-total").textContent = `${summary.total} pending, counted ${formatTime(summary.at)}`;
+    $("waiting-tables").replaceChildren(
+      countTable("By kind", "Kind", summary.by_kind, kindLabel),
+      countTable("By user", "User", summary.by_user, (name) => name),
+      countTable("By age", "Waiting for", summary.by_age, (name) => AGE_TEXT[name] || name),
+    );
+    showGlobalError(null);
+  } catch (err) {
+    showGlobalError(`Could not load who waits: ${err.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function countTable(caption, heading, counts, label) {
+  const rows = Object.entries(counts || {});
+  return el("table", { class: "counts" },
+    el("caption", { text: caption }),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col", text: heading }), el("th", { scope: "col", text: "Pending" }))),
+    el("tbody", {}, ...(rows.length ? rows : [["none", 0]]).map(([name, count]) =>
+      el("tr", {}, el("th", { scope: "row", text: label(name) }), el("td", { text: String(count) })))));
+}

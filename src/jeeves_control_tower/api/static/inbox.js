@@ -94,6 +94,7 @@ async function signIn(token) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   $("who-name").textContent = `${state.me.user_id} (${state.me.role})`;
+  $("show-waiting").hidden = state.me.role !== "admin"; // the summary spans every user: admins only
   $("sign-in").hidden = true;
   $("nav").hidden = false;
   $("who").hidden = false;
@@ -118,6 +119,8 @@ function signOut() {
   $("who").hidden = true;
   $("pending").hidden = true;
   $("history").hidden = true;
+  $("waiting").hidden = true;
+  $("show-waiting").hidden = true;
   $("sign-in").hidden = false;
   setLive("offline");
   $("token").value = "";
@@ -670,12 +673,15 @@ function showView(view) {
   state.view = view;
   $("pending").hidden = view !== "pending";
   $("history").hidden = view !== "history";
+  $("waiting").hidden = view !== "waiting";
   $("show-pending").setAttribute("aria-pressed", String(view === "pending"));
   $("show-history").setAttribute("aria-pressed", String(view === "history"));
+  $("show-waiting").setAttribute("aria-pressed", String(view === "waiting"));
   if (view === "history") {
     renderHistory();
     loadHistory();
   }
+  if (view === "waiting") loadWaiting();
 }
 
 function announce(text) {
@@ -710,6 +716,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("show-pending").addEventListener("click", () => showView("pending"));
   $("show-history").addEventListener("click", () => showView("history"));
   $("history-more").addEventListener("click", () => loadHistory(true));
+  $("show-waiting").addEventListener("click", () => showView("waiting"));
+  $("waiting-refresh").addEventListener("click", loadWaiting);
   setInterval(tick, 1000);
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) {
