@@ -3,12 +3,14 @@ reads the history of what they may see; an admin sees who waits on what."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from jeeves_protocols import FlowInterrupt
 from jeeves_protocols.interrupts import format_time
 
 from ..services import InterruptEvent, InterruptService
@@ -30,6 +32,23 @@ async def _visible_interrupt(request: Request, principal: Principal, interrupt_i
     ensure_visible(principal, await _service(request).get_interrupt(interrupt_id), interrupt_id)
 
 
+async def _on_visible(
+    request: Request,
+    interrupt_id: str,
+    operation: Callable[[InterruptService], Awaitable[FlowInterrupt]],
+    *,
+    changes: bool,
+) -> JSONResponse:
+    """Run `operation` on an interrupt the caller may see (anyone else's is a 404, as for an
+    unknown id) and answer the interrupt it returns; `changes`: wake the event streams."""
+    principal = await authenticate(request)
+    await _visible_interrupt(request, principal, interrupt_id)
+    result = await operation(_service(request))
+    if changes:
+        request.app.state.events.wake()
+    return JSONResponse(interrupt_out(result))
+
+
 @router.post(
     "/interrupts/{interrupt_id}/extend",
     response_model=InterruptOut,
@@ -40,11 +59,10 @@ async def _visible_interrupt(request: Request, principal: Principal, interrupt_i
 async def extend(interrupt_id: str, body: ExtendBody, request: Request) -> JSONResponse:
     """Move a pending interrupt's expiry `by_seconds` later (journalled as interrupt.extended);
     409 if it already ended, 422 if it never expires."""
-    principal = await authenticate(request)
-    await _visible_interrupt(request, principal, interrupt_id)
-    extended = await _service(request).extend(interrupt_id, timedelta(seconds=body.by_seconds))
-    request.app.state.events.wake()
-    return JSONResponse(interrupt_out(extended))
+    by = timedelta(seconds=body.by_seconds)
+    return await _on_visible(
+        request, interrupt_id, lambda service: service.extend(interrupt_id, by), changes=True
+    )
 
 
 @router.post(
@@ -57,10 +75,10 @@ async def extend(interrupt_id: str, body: ExtendBody, request: Request) -> JSONR
 async def verify(interrupt_id: str, body: ActionBody, request: Request) -> JSONResponse:
     """200 if the interrupt approved exactly `action` and the approval is unused; 409 with code
     not_approved, approval_mismatch or approval_used if not. Changes nothing."""
-    principal = await authenticate(request)
-    await _visible_interrupt(request, principal, interrupt_id)
-    approved = await _service(request).verify_approval(interrupt_id, body.action)
-    return JSONResponse(interrupt_out(approved))
+    action = body.action
+    return await _on_visible(
+        request, interrupt_id, lambda service: service.verify_approval(interrupt_id, action), changes=False
+    )
 
 
 @router.post(
@@ -72,11 +90,9 @@ async def verify(interrupt_id: str, body: ActionBody, request: Request) -> JSONR
 )
 async def consume(interrupt_id: str, body: ActionBody, request: Request) -> JSONResponse:
     """Verify, then mark the approval used, once: a second consume (a replay) is 409 approval_used."""
-    principal = await authenticate(request)
-    await _visible_interrupt(request, principal, interrupt_id)
-    used = await _service(request).consume(interrupt_id, body.action)
-    request.app.state.events.wake()
-    return JSONResponse(interrupt_out(used))
+    return await _on_visible(
+        request, interrupt_id, lambda service: service.consume(interrupt_id, body.action), changes=True
+    )
 
 
 def _history(events: list[InterruptEvent], principal: Principal) -> dict[str, Any]:

@@ -444,12 +444,10 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             raise InterruptNotFoundError(interrupt_id)
         for _attempt in range(EXTEND_ATTEMPTS):
             current = await self.get_interrupt(interrupt_id)  # one past its expiry ends here
-            if current is None:
-                raise InterruptNotFoundError(interrupt_id)
-            if current.status is InterruptStatus.EXPIRED:
-                raise InterruptExpiredError(interrupt_id)
-            if current.status is not InterruptStatus.PENDING:
-                raise InterruptNotPendingError(interrupt_id, current.status)
+            ended = _not_pending(interrupt_id, current)
+            if ended is not None:
+                raise ended
+            assert current is not None
             if current.expires_at is None:
                 raise InvalidInterruptError(
                     f"interrupt {interrupt_id!r} never expires: nothing to extend", field="by"
@@ -663,12 +661,10 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         self, interrupt_id: str, current: Optional[FlowInterrupt], finish: Finish, guard: Guard
     ) -> InterruptError:
         """Why a compare-and-set changed nothing, from the state it found."""
-        if current is None:
-            return InterruptNotFoundError(interrupt_id)
-        if current.status is InterruptStatus.EXPIRED:
-            return InterruptExpiredError(interrupt_id)
-        if current.status is not InterruptStatus.PENDING:
-            return InterruptNotPendingError(interrupt_id, current.status)
+        ended = _not_pending(interrupt_id, current)
+        if ended is not None:
+            return ended
+        assert current is not None
         if current.is_due(finish.at):
             expired = await self._expire_now(interrupt_id, finish.at)
             if expired.status is InterruptStatus.EXPIRED:
@@ -792,6 +788,17 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             self.logger.error(
                 "webhook_emit_failed", interrupt_id=interrupt.id, event_type=event_type, error=str(exc)
             )
+
+
+def _not_pending(interrupt_id: str, current: Optional[FlowInterrupt]) -> Optional[InterruptError]:
+    """Why an interrupt in this state cannot change: it does not exist, or it already ended."""
+    if current is None:
+        return InterruptNotFoundError(interrupt_id)
+    if current.status is InterruptStatus.EXPIRED:
+        return InterruptExpiredError(interrupt_id)
+    if current.status is not InterruptStatus.PENDING:
+        return InterruptNotPendingError(interrupt_id, current.status)
+    return None
 
 
 def _policy_to_check(current: Optional[FlowInterrupt], finish: Finish, guard: Guard) -> bool:
