@@ -112,7 +112,8 @@ class InterruptEvent:
     #: Position in the journal, increasing in commit order per store.
     seq: int
     type: str
-    #: 1 for the creation event, 2 for the terminal one: receivers order by it.
+    #: The event's place among its interrupt's, 1, 2, 3... (creation, interim events, the end, the
+    #: approval used): receivers order by it.
     sequence: int
     interrupt: FlowInterrupt
     created_at: datetime
