@@ -156,3 +156,70 @@ async def test_over_http_a_hostile_schema_is_a_422_and_a_missing_action_too(tmp_
         for sent in ({}, {"action": None}, {"action": [1]}):
             assert_problem(await agent.post(f"/v1/interrupts/{interrupt_id}/verify", json=sent), 422, "invalid_input")
         await asyncio.sleep(0)
+
+
+# -- a second hostile pass --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        # A property may be named like a keyword that holds data ("enum", "default"): it is a subschema.
+        ({"properties": {"enum": {"$ref": "http://127.0.0.1:9/x.json"}}}, "only references inside"),
+        ({"properties": {"default": {"$id": "http://127.0.0.1:9/", "$ref": "y.json"}}}, "only references inside"),
+        ({"properties": {"enum": {"$ref": "#/properties/enum"}}}, "refers to itself"),
+        # The pointer is percent-decoded before it is split, as the validator reads it.
+        ({"default/x": {}, "default": {"x": {"$ref": "http://127.0.0.1:9/"}}, "$ref": "#/default%2Fx"},
+         "only references inside"),
+        ({"properties": {"a": {"items": {"anyOf": [False] * 5_000}}}}, "more than 1,000 subschemas"),
+        ({"properties": {"s": {"pattern": "[\\p{L}\\p{N}]{300}z"}}}, "too large to match cheaply"),
+    ],
+)
+async def test_what_a_second_pass_slipped_past_is_refused_at_creation(
+    service: InterruptService, schema: dict[str, Any], why: str
+) -> None:
+    with pytest.raises(InvalidInterruptError, match=why):
+        await ask(service, schema)
+
+
+async def test_an_exponential_schema_under_a_data_named_property_is_refused(service: InterruptService) -> None:
+    definitions: dict[str, Any] = {"a30": {"type": "integer"}}
+    for level in range(30):
+        below = {"$ref": f"#/properties/enum/$defs/a{level + 1}"}
+        definitions[f"a{level}"] = {"allOf": [below, below]}
+    schema = {"properties": {"enum": {"$ref": "#/properties/enum/$defs/a0", "$defs": definitions}}}
+    with pytest.raises(InvalidInterruptError, match="more than 1,000 subschemas"):
+        await ask(service, schema)
+
+
+@pytest.mark.timeout(30)
+async def test_a_costly_answer_is_refused_within_a_budget(service: InterruptService) -> None:
+    asked = await ask(service, {"properties": {"a": {"items": {"anyOf": [{"const": n} for n in range(1, 901)]}}}})
+    with pytest.raises(InvalidResponseError, match="would take more than 200,000 steps") as refused:
+        await answer(service, asked.id, {"a": [0] * 10_000})
+    assert refused.value.field == "data"
+    assert (await answer(service, asked.id, {"a": [5, 17]})).status is InterruptStatus.RESOLVED
+
+
+async def test_draft_3_divisible_by_divides_exactly(service: InterruptService) -> None:
+    schema = {"$schema": "http://json-schema.org/draft-03/schema#", "properties": {"n": {"divisibleBy": 0.1}}}
+    asked = await ask(service, schema)
+    with pytest.raises(InvalidResponseError, match="not a multiple"):
+        await answer(service, asked.id, {"n": 0.15})
+    assert (await answer(service, asked.id, {"n": 10**3000})).status is InterruptStatus.RESOLVED
+
+
+async def test_an_extension_must_move_the_deadline(service: InterruptService, tmp_path: Any) -> None:
+    from datetime import timedelta
+
+    asked = await service.create_confirmation("r", "alice", "s", "Go?")
+    with pytest.raises(InvalidInterruptError, match="more than 36,500 days from now"):
+        await service.extend(asked.id, timedelta(days=36_500))  # an hour's ttl plus the most allowed
+    await service.extend(asked.id, timedelta(days=36_499))
+    with pytest.raises(InvalidInterruptError, match="more than 36,500 days from now"):
+        await service.extend(asked.id, timedelta(days=1))
+    async with running_api(SQLiteDatabase(tmp_path / "x.db")) as api:
+        created = await api.client("agent").post("/v1/interrupts", json=body("confirmation"))
+        tiny = await api.client("agent").post(f"/v1/interrupts/{created.json()['id']}/extend",
+                                              json={"by_seconds": 1e-300})
+        assert assert_problem(tiny, 422, "invalid_input")["field"] == "by_seconds"

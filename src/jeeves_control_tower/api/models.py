@@ -215,7 +215,7 @@ class ExtendBody(BaseModel):
 
     by_seconds: float = Field(
         strict=True,
-        gt=0,
+        ge=0.000001,  # a microsecond: the finest a deadline can move
         le=MAX_TTL_SECONDS,
         allow_inf_nan=False,
         description="How many seconds later it expires than it does now.",

@@ -281,7 +281,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             on_expire is not None or forbid_self_approval is not None or response_schema is not None
         ) or (self._kinds_with_rules and kind in self._kinds_with_rules):
             if response_schema is not None:  # off the loop: a check of a large schema takes a while
-                response_schema = await asyncio.to_thread(schemas.require_schema, response_schema)
+                response_schema = await schemas.in_schema_thread(schemas.require_schema, response_schema)
             interrupt.policy = approvals.build_policy(
                 kind,
                 config,
@@ -453,7 +453,12 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                     f"interrupt {interrupt_id!r} never expires: nothing to extend", field="by"
                 )
             now = self._now()
-            later = min(current.expires_at + by, now + check.MAX_TTL)
+            later = current.expires_at + by
+            if later > now + check.MAX_TTL:  # as a ttl is bounded: refused, not quietly clamped
+                raise InvalidInterruptError(
+                    f"interrupt {interrupt_id!r} would expire more than {check.MAX_TTL.days:,} days from now",
+                    field="by",
+                )
             outcome = await self.store.extend(interrupt_id, current.expires_at, later, now)
             if outcome.changed:
                 extended = outcome.interrupt
@@ -599,7 +604,10 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                     return interrupt
                 now = self._now()
                 if interrupt.is_due(now):
-                    return await self._expire_now(interrupt_id)
+                    ended = await self._expire_now(interrupt_id)
+                    if ended.status is not InterruptStatus.PENDING:
+                        return ended
+                    continue  # its deadline moved since the read (extended): look again
                 delay = self._next_look(interrupt, now, deadline)
                 if delay is not None and delay <= 0:
                     raise WaitTimeoutError(interrupt_id, float(timeout or 0))
@@ -639,7 +647,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             assert outcome.interrupt is not None and finish.response is not None
             try:
                 if "response_schema" in outcome.interrupt.policy:  # off the loop: see services/schemas.py
-                    await asyncio.to_thread(approvals.check_answer, outcome.interrupt, finish.response)
+                    await schemas.in_schema_thread(approvals.check_answer, outcome.interrupt, finish.response)
                 else:
                     approvals.check_answer(outcome.interrupt, finish.response)
             except InterruptError as refused:

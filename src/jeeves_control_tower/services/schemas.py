@@ -24,11 +24,14 @@ a large answer never stalls other requests.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Optional, cast
+from typing import Any, Optional, TypeVar, cast
 from urllib.parse import unquote
 
 import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
@@ -42,17 +45,40 @@ from jeeves_protocols import InvalidInterruptError, InvalidResponseError
 
 from . import validation as check
 
-__all__ = ["MAX_SCHEMA_BYTES", "MAX_SCHEMA_EXPANSION", "require_schema", "schema_problem"]
+__all__ = [
+    "MAX_CHECK_STEPS",
+    "MAX_SCHEMA_BYTES",
+    "MAX_SCHEMA_EXPANSION",
+    "in_schema_thread",
+    "require_schema",
+    "schema_problem",
+]
+
+
+async def in_schema_thread(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` on the schema checks' own threads (see _SCHEMA_THREADS)."""
+    return await asyncio.get_running_loop().run_in_executor(_SCHEMA_THREADS, function, *args)
 
 #: The largest response_schema, as compact JSON.
 MAX_SCHEMA_BYTES = 32 * 1024
 #: The most subschemas one evaluation may involve, every `$ref` followed.
 MAX_SCHEMA_EXPANSION = 1_000
+#: The most work one check may do, in keyword evaluations (a pattern or an enum counts for the
+#: size of what it compares): past it the answer (or schema) is refused as too costly, in well
+#: under a second, instead of holding a thread for minutes (900 `anyOf` branches over 10,000 items).
+MAX_CHECK_STEPS = 200_000
+#: The largest RE2 program a pattern may compile to (`[\\p{L}]{300}` is 400,000 instructions).
+MAX_PATTERN_PROGRAM = 5_000
+#: Schema checks run here, off the event loop and apart from the default executor (which
+#: webhook DNS lookups use): a burst of costly checks can neither stall nor starve anything else.
+_SCHEMA_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jeeves-schema")
+_budget = threading.local()
 #: Keywords that would reach past the schema, or re-walk it per property.
 _REFUSED_KEYWORDS = frozenset({
     "$id", "id", "$anchor", "$dynamicAnchor", "$dynamicRef", "$recursiveRef", "$recursiveAnchor",
     "unevaluatedProperties", "unevaluatedItems",
 })
+T = TypeVar("T")
 _NOT_A_SCHEMA = object()
 _LATEST = validators.Draft202012Validator
 
@@ -68,17 +94,26 @@ def require_schema(schema: Any) -> dict[str, Any]:
     base = validators.validator_for(copied, default=fallback)
     if base is _NOT_A_SCHEMA:
         _refuse(f"names an unknown $schema {copied.get('$schema')!r}")
-    _check_references_and_size(copied)
+    nodes = _check_references_and_size(copied)
     meta = _hardened(base.META_SCHEMA)(base.META_SCHEMA)
-    error = best_match(meta.iter_errors(copied))
+    _budget.steps = 0
+    try:
+        error = best_match(meta.iter_errors(copied))
+    except _TooCostly:
+        _refuse(f"is too costly to check against its meta-schema (over {MAX_CHECK_STEPS:,} steps)")
     if error is not None:
         where = "/".join(str(part) for part in error.path)
         _refuse(f"is not a valid JSON Schema{f' at {where}' if where else ''}: {error.message}")
-    for where, pattern in _patterns(copied):
+    for pattern in _patterns(nodes):
         try:
-            re2.compile(pattern)
+            program = re2.compile(pattern).programsize
         except re2.error as exc:
-            _refuse(f"has a pattern RE2 cannot run at {where}: {exc}")
+            _refuse(f"has a pattern RE2 cannot run ({pattern[:60]!r}): {exc}")
+        if program > MAX_PATTERN_PROGRAM:
+            _refuse(
+                f"has a pattern too large to match cheaply ({pattern[:60]!r}: {program:,} RE2 "
+                f"instructions, at most {MAX_PATTERN_PROGRAM:,})"
+            )
     return copied
 
 
@@ -86,9 +121,17 @@ def schema_problem(
     interrupt_id: str, schema: dict[str, Any], data: dict[str, Any]
 ) -> Optional[InvalidResponseError]:
     """Why `data` does not match `schema` (naming the failing path), or None if it does."""
+    _budget.steps = 0
     try:
         validator = _hardened(schema)(schema, registry=_NO_OTHER_DOCUMENTS)
         error = best_match(validator.iter_errors(data))
+    except _TooCostly:
+        return InvalidResponseError(
+            f"checking this answer against interrupt {interrupt_id!r}'s response_schema would take more than "
+            f"{MAX_CHECK_STEPS:,} steps: answer with less data, or ask for a simpler schema",
+            field="data",
+            interrupt_id=interrupt_id,
+        )
     except (Unresolvable, SchemaError, RecursionError, OverflowError, ValueError, re2.error) as exc:
         # Not reachable for a schema require_schema accepted; a row written by another tool may hold one.
         return InvalidResponseError(
@@ -112,66 +155,87 @@ def _refuse(problem: str) -> Any:
 
 # -- checks at creation --------------------------------------------------------------------------
 
+#: Keywords whose value maps names to subschemas.
+_SUBSCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
+)
+#: Keywords whose value is a subschema, or a list of them (draft 3's `type` and `disallow` may
+#: hold schemas among type names, `extends` one schema or several).
+_SUBSCHEMAS = frozenset({
+    "items", "prefixItems", "additionalItems", "additionalProperties", "allOf", "anyOf", "oneOf", "not",
+    "if", "then", "else", "contains", "propertyNames", "extends", "type", "disallow",
+})
 
-def _check_references_and_size(root: dict[str, Any]) -> None:
-    """Refuse keywords that reach past the schema, references that do not resolve inside it, and
-    a schema whose evaluation would involve more than MAX_SCHEMA_EXPANSION subschemas."""
-    visited = 0
+
+def _schema_nodes(root: dict[str, Any]) -> list[Any]:
+    """Every subschema an evaluation can reach (booleans too), references followed, as many times
+    as they are reached; refused past MAX_SCHEMA_EXPANSION (a loop never ends, so it is refused).
+    Only keywords are read as keywords: a property named "enum" is a subschema like any other."""
+    nodes: list[Any] = []
     stack: list[Any] = [root]
     while stack:
         node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        visited += 1
-        if visited > MAX_SCHEMA_EXPANSION:
+        if not isinstance(node, (dict, bool)):
+            continue  # a type name among draft 3's types, or a value no validator reads as a schema
+        nodes.append(node)
+        if len(nodes) > MAX_SCHEMA_EXPANSION:
             _refuse(
                 f"refers to itself, or involves more than {MAX_SCHEMA_EXPANSION:,} subschemas "
                 "with its references followed"
             )
-        refused = _REFUSED_KEYWORDS.intersection(node)
+        if isinstance(node, bool):
+            continue
+        for keyword, value in node.items():
+            if keyword == "$ref":
+                stack.append(_resolve_local(root, value))
+            elif keyword in _SUBSCHEMA_MAPS and isinstance(value, dict):
+                stack.extend(value.values())
+            elif keyword in _SUBSCHEMAS:
+                stack.extend(value if isinstance(value, list) else [value])
+    return nodes
+
+
+def _check_references_and_size(root: dict[str, Any]) -> list[Any]:
+    """Refuse keywords that reach past the schema, references that do not resolve inside it, and
+    a schema whose evaluation would involve more than MAX_SCHEMA_EXPANSION subschemas; the
+    subschemas it has."""
+    nodes = _schema_nodes(root)
+    for node in nodes:
+        refused = _REFUSED_KEYWORDS.intersection(node) if isinstance(node, dict) else ()
         if refused:
             _refuse(f"uses {sorted(refused)[0]}: only references inside the schema (#/...) are allowed")
-        for key, value in node.items():
-            if key == "$ref":
-                stack.append(_resolve_local(root, value))
-            elif key not in ("enum", "const", "default", "examples"):  # values, not subschemas
-                stack.append(value)
+    return nodes
 
 
 def _resolve_local(root: dict[str, Any], reference: Any) -> Any:
+    """The node a `#/...` reference names, decoded as the validator decodes it: the fragment
+    percent-decoded first, then split, then ~1 and ~0 unescaped."""
     if not isinstance(reference, str) or not reference.startswith("#"):
         _refuse(f"has $ref {reference!r}: only references inside the schema (#/...) are allowed")
-    pointer = reference[1:]
+    pointer = unquote(reference[1:])
     if pointer and not pointer.startswith("/"):
         _refuse(f"has $ref {reference!r}: anchors are not allowed, only JSON pointers (#/...)")
     node: Any = root
     for raw in pointer.split("/")[1:]:
-        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        part = raw.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and part.isdigit() and part.isascii() and int(part) < len(node):
             node = node[int(part)]
         else:
             _refuse(f"has $ref {reference!r}, which points to nothing in it")
     return node
 
 
-def _patterns(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
-    """Every regular expression of the schema, with where it is."""
-    if isinstance(node, list):
-        for position, item in enumerate(node):
-            yield from _patterns(item, f"{where}/{position}")
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key == "pattern" and isinstance(value, str):
-                yield f"{where}/pattern", value
-            elif key == "patternProperties" and isinstance(value, dict):
-                yield from ((f"{where}/patternProperties", name) for name in value)
-            if key not in ("enum", "const", "default", "examples"):
-                yield from _patterns(value, f"{where}/{key}")
+def _patterns(nodes: list[Any]) -> Iterator[str]:
+    """Every regular expression among the subschemas."""
+    for node in nodes:
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        if isinstance(node.get("patternProperties"), dict):
+            yield from node["patternProperties"]
 
 
 # -- the hardened validator ----------------------------------------------------------------------
@@ -249,12 +313,45 @@ _OVERRIDES = {
     "additionalProperties": _additional_properties,
     "uniqueItems": _unique_items,
     "multipleOf": _multiple_of,
+    "divisibleBy": _multiple_of,  # draft 3's name for it
 }
+
+
+class _TooCostly(Exception):
+    """Internal: a check spent its MAX_CHECK_STEPS."""
+
+
+def _cost(keyword: str, value: Any, instance: Any, schema: Any) -> int:
+    """What one keyword evaluation counts for: 1, plus the size of what it compares or scans (a
+    pattern: the text times its RE2 program; names matched against patterns: both counts)."""
+    if keyword in ("enum", "const") and isinstance(value, (list, dict, str)):
+        return 1 + len(value)
+    if keyword == "pattern" and isinstance(instance, str) and isinstance(value, str):
+        program: int = _compiled(value).programsize
+        return 1 + len(instance) * program // 100_000
+    if isinstance(instance, dict) and keyword in ("patternProperties", "additionalProperties"):
+        patterns = schema.get("patternProperties") if isinstance(schema, dict) else None
+        return 1 + len(instance) * (1 + len(patterns if isinstance(patterns, dict) else ())) // 16
+    if isinstance(instance, (list, dict)):
+        return 1 + len(instance) // 64
+    return 1
+
+
+def _counted(keyword: str, rule: Callable[..., Any]) -> Callable[..., Any]:
+    def counted(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        _budget.steps = spent = getattr(_budget, "steps", 0) + _cost(keyword, value, instance, schema)
+        if spent > MAX_CHECK_STEPS:
+            raise _TooCostly
+        return rule(validator, value, instance, schema)
+
+    return counted
 
 
 @lru_cache(maxsize=16)
 def _hardened_class(base: type[Validator]) -> type[Validator]:
-    keywords = {name: rule for name, rule in _OVERRIDES.items() if name in base.VALIDATORS}
+    overrides = {name: rule for name, rule in _OVERRIDES.items() if name in base.VALIDATORS}
+    rules = {**base.VALIDATORS, **overrides}
+    keywords = {name: _counted(name, rule) for name, rule in rules.items()}
     hardened: type[Validator] = validators.extend(base, keywords)  # type: ignore[no-untyped-call]
     return hardened
 
