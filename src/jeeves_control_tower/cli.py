@@ -567,6 +567,8 @@ def list_command(url: str, token: str, as_json: bool, limit: int, **filters: Opt
               help="What its expiry does (reject/approve: confirmations and reviews).")
 @click.option("--forbid-self-approval", is_flag=True, help="Refuse answers from this token's user.")
 @click.option("--response-schema", "schema_json", help="A JSON Schema the answer's data must match.")
+@click.option("--remind-after", "remind_after", type=click.FloatRange(min=0, min_open=True), multiple=True,
+              help="Seconds after which to announce it again while pending (repeatable).")
 def ask(
     url: str,
     token: str,
@@ -583,6 +585,7 @@ def ask(
     on_expire: Optional[str],
     forbid_self_approval: bool,
     schema_json: Optional[str],
+    remind_after: tuple[float, ...],
 ) -> None:
     """Raise an interrupt through the server, as an agent would (and wait for the answer)."""
     from datetime import timedelta
@@ -596,6 +599,7 @@ def ask(
             question=question, message=message, data=data,
             ttl=timedelta(seconds=ttl) if ttl is not None else None,
             on_expire=on_expire, forbid_self_approval=forbid_self_approval or None, response_schema=schema,
+            remind_after=[timedelta(seconds=seconds) for seconds in remind_after] or None,
         )
         if wait_seconds is None:
             return created

@@ -205,6 +205,7 @@ class RemoteInterruptService(InterruptCreationHelpers):
         on_expire: Optional[str] = None,
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
+        remind_after: Optional[List[timedelta]] = None,
     ) -> FlowInterrupt:
         """As InterruptService's. The server records the token's user as `created_by` (the
         `created_by` given here is not sent: a client cannot claim to be someone else)."""
@@ -225,6 +226,9 @@ class RemoteInterruptService(InterruptCreationHelpers):
             "on_expire": on_expire,
             "forbid_self_approval": forbid_self_approval,
             "response_schema": response_schema,
+            "remind_after_seconds": (
+                [delay.total_seconds() for delay in remind_after] if remind_after is not None else None
+            ),
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return FlowInterrupt.from_db_row(await self._call("POST", "/v1/interrupts", json=body))

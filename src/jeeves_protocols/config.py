@@ -33,6 +33,9 @@ class InterruptConfig:
     on_expire: str = "expire"
     #: Refuse answers from the principal that raised the interrupt (its `created_by`).
     forbid_self_approval: bool = False
+    #: Times after creation at which a still-pending interrupt is announced again
+    #: ("interrupt.reminder": webhook, event stream, log), each once.
+    remind_after: list[timedelta] = field(default_factory=list)
 
     @property
     def explicit_fields(self) -> frozenset[str]:

@@ -245,3 +245,21 @@ async def test_extend_over_http_moves_the_deadline_and_streams_it(api: Api) -> N
         other = await confirmation(api, ttl_seconds=60)
         moved = await remote.extend(other["id"], timedelta(minutes=5))
         assert moved.expires_at == parse_time(other["expires_at"]) + timedelta(minutes=5)  # type: ignore[operator]
+
+
+async def test_reminders_over_http(api: Api) -> None:
+    import asyncio
+
+    created = await confirmation(api, remind_after_seconds=[0.01, 3600])
+    assert created["policy"]["remind_after"] == [0.01, 3600.0]
+    await asyncio.sleep(0.05)
+    assert await api.service.remind_pending() == 1
+    history = (await api.client("alice").get(f"/v1/interrupts/{created['id']}/history")).json()["items"]
+    assert [(item["type"], item["sequence"]) for item in history] == [
+        ("interrupt.confirmation_needed", 1), ("interrupt.reminder", 2),
+    ]
+    for bad in ([0], [-1], ["5"], [1] * 11, 5, [1e12]):
+        refused = await api.client("agent").post(
+            "/v1/interrupts", json=body("confirmation", remind_after_seconds=bad)
+        )
+        assert_problem(refused, 422, "invalid_input")

@@ -446,3 +446,57 @@ async def test_racing_extensions_each_apply_once(harness: Harness) -> None:
     assert final is not None and final.expires_at == created.expires_at + timedelta(minutes=4)
     sequences = [e.sequence for e in await harness.service.get_history(created.id)]
     assert sequences == [1, 2, 3, 4, 5]
+
+
+# -- reminders --------------------------------------------------------------------------------------
+
+
+async def test_reminders_go_out_once_each_while_it_waits(harness: Harness) -> None:
+    created = await harness.service.create_clarification(
+        "r", "alice", "s", "Which region?", remind_after=[timedelta(minutes=30), timedelta(minutes=10)]
+    )
+    assert created.policy["remind_after"] == [600.0, 1800.0]
+    assert await harness.service.remind_pending() == 0
+    harness.clock.advance(minutes=11)
+    assert await harness.service.remind_pending() == 1
+    assert await harness.service.remind_pending() == 0  # each reminder once
+    harness.clock.advance(minutes=20)
+    assert await harness.service.remind_pending() == 1
+    harness.clock.advance(hours=5)
+    assert await harness.service.remind_pending() == 0  # none left
+    await harness.service.respond_or_raise(created.id, InterruptResponse(text="eu"), "alice")
+    history = await harness.service.get_history(created.id)
+    assert [(e.type, e.sequence, e.interrupt.status) for e in history] == [
+        ("interrupt.clarification_needed", 1, InterruptStatus.PENDING),
+        ("interrupt.reminder", 2, InterruptStatus.PENDING),
+        ("interrupt.reminder", 3, InterruptStatus.PENDING),
+        ("interrupt.resolved", 4, InterruptStatus.RESOLVED),
+    ]
+    assert [event for _, event, _ in harness.recorder.logs].count("interrupt_reminder") == 2
+    assert harness.recorder.webhook_types().count("interrupt.reminder") == 2
+
+
+async def test_no_reminder_for_what_ended_or_is_due(harness: Harness) -> None:
+    answered = await harness.service.create_clarification("r", "alice", "s", "q?", remind_after=[timedelta(minutes=5)])
+    await harness.service.respond_or_raise(answered.id, InterruptResponse(text="a"), "alice")
+    late = await confirm(harness, remind_after=[timedelta(hours=2)])  # its hour runs out first
+    harness.clock.advance(hours=3)
+    assert await harness.service.remind_pending() == 0
+    assert await harness.service.expire_pending() == 1
+    reminders = [e for e in await harness.journal() if e.type == "interrupt.reminder"]
+    assert reminders == [] and late.expires_at is not None
+
+
+async def test_a_kind_can_remind_by_default_and_bad_reminders_are_refused(db_factory: Any) -> None:
+    recorder, clock = Recorder(), FakeClock()
+    configs = {InterruptKind.CONFIRMATION: InterruptConfig(remind_after=[timedelta(minutes=15)])}
+    async with open_service(db_factory(), recorder, clock, sweep_interval=0, configs=configs) as service:
+        asked = await service.create_confirmation("r", "alice", "s", "Go?")
+        assert asked.policy["remind_after"] == [900.0]
+        clock.advance(minutes=16)
+        assert await service.remind_pending() == 1
+        for bad in ([timedelta(0)], [timedelta(seconds=-1)], [timedelta(minutes=1)] * 11, [60], "PT5M"):
+            with pytest.raises(InvalidInterruptError, match="remind_after"):
+                await service.create_clarification("r", "alice", "s", "q?", remind_after=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInterruptError, match=r"configs\[timeout\]\.remind_after"):
+        InterruptService(configs={InterruptKind.TIMEOUT: InterruptConfig(remind_after=[timedelta(0)])})

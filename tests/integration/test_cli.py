@@ -373,7 +373,8 @@ def test_approvals_from_the_command_line(served: Served) -> None:
     assert jeeves("ask", "--user", "admin", "--session", "s", "--question", "q?",
                   "--response-schema", "[1]", env=env).exit_code == 2
     later = as_json(jeeves("ask", "--kind", "confirmation", "--user", "admin", "--session", "s-ext", "--question",
-                           "Later?", "--ttl", "60", "--json", env=env))
+                           "Later?", "--ttl", "60", "--remind-after", "30", "--remind-after", "10", "--json", env=env))
+    assert later["policy"]["remind_after"] == [10.0, 30.0]
     moved = as_json(jeeves("extend", later["id"], "--by", "600", "--json", env=env))
     assert moved["expires_at"] > later["expires_at"]
     assert "interrupt.extended" in jeeves("history", later["id"], env=env).output

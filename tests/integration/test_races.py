@@ -179,3 +179,31 @@ async def test_two_processes_consume_each_approval_once_on_one_postgres(pg_dsn: 
     _check_one_winner_each(reports, ids)
     async with InterruptService(db=PostgresDatabase(pg_dsn), sweep_interval=0) as service:
         await _check_used_once(service, ids)
+
+
+async def _reminders_from_two_instances(make_db: Any) -> None:
+    """Two services on one database sweep reminders at once: each reminder goes out once."""
+    from datetime import timedelta
+
+    first, second = InterruptService(db=make_db(), sweep_interval=0), InterruptService(db=make_db(), sweep_interval=0)
+    async with first, second:
+        ids = [
+            (await first.create_clarification(f"r{i}", "u", "s", "q?", remind_after=[timedelta(seconds=0.05)])).id
+            for i in range(40)
+        ]
+        await asyncio.sleep(0.1)
+        sent = await asyncio.gather(*(service.remind_pending() for service in (first, second, first, second)))
+        assert sum(sent) == 40
+        journal = await first.store.events_after(0, 10_000)
+    assert Counter(e.interrupt_id for e in journal if e.type == "interrupt.reminder") == Counter({i: 1 for i in ids})
+
+
+async def test_two_instances_on_one_sqlite_file_send_each_reminder_once(tmp_path: Path) -> None:
+    await _reminders_from_two_instances(lambda: SQLiteDatabase(tmp_path / "remind.db"))
+
+
+@pytest.mark.postgres
+async def test_two_instances_on_one_postgres_send_each_reminder_once(pg_dsn: str) -> None:
+    from jeeves_control_tower.store.postgres import PostgresDatabase
+
+    await _reminders_from_two_instances(lambda: PostgresDatabase(pg_dsn))

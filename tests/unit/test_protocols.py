@@ -98,9 +98,9 @@ def test_interrupt_config_class_defaults() -> None:
     # The seed's five, in its order (positional use keeps working), then the approval rules.
     assert list(inspect.signature(InterruptConfig).parameters) == [
         "default_ttl", "auto_expire", "require_response", "webhook_event", "allowed_responses",
-        "on_expire", "forbid_self_approval",
+        "on_expire", "forbid_self_approval", "remind_after",
     ]
-    assert (config.on_expire, config.forbid_self_approval) == ("expire", False)
+    assert (config.on_expire, config.forbid_self_approval, config.remind_after) == ("expire", False, [])
 
 
 def test_merge_keeps_unset_fields_and_takes_explicit_defaults() -> None:

@@ -107,6 +107,9 @@ def _data(what: str) -> Any:
 MAX_TTL_SECONDS = check.MAX_TTL_SECONDS
 
 
+#: A delay in seconds: at least a microsecond (the finest a time can be), at most the ttl bound.
+_Delay = Annotated[float, Field(strict=True, ge=0.000001, le=MAX_TTL_SECONDS, allow_inf_nan=False)]
+
 #: The kinds whose expiry can only expire them: on_expire reject/approve needs an action to judge.
 _EXPIRE_ONLY_KINDS = [
     kind.value
@@ -155,6 +158,11 @@ class CreateInterrupt(BaseModel):
     )
     response_schema: Data = _data(
         "A JSON Schema the answer's `data` must match (edit-and-approve: the edited action)."
+    )
+    remind_after_seconds: Optional[Annotated[list[_Delay], Field(max_length=10)]] = Field(
+        default=None,
+        description="Seconds after creation at which a still-pending interrupt is announced again "
+        "(interrupt.reminder), each once; at most 10. Omitted: the kind's config.",
     )
 
 

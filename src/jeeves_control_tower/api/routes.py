@@ -125,6 +125,11 @@ async def create_interrupt(body: CreateInterrupt, request: Request) -> JSONRespo
         on_expire=body.on_expire,
         forbid_self_approval=body.forbid_self_approval,
         response_schema=body.response_schema,
+        remind_after=(
+            [timedelta(seconds=seconds) for seconds in body.remind_after_seconds]
+            if body.remind_after_seconds is not None
+            else None
+        ),
         ttl=timedelta(seconds=body.ttl_seconds) if body.ttl_seconds is not None else None,
         idempotency_key=body.idempotency_key,
     )

@@ -10,7 +10,8 @@ compare-and-set that follows).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Optional, TypedDict
 
 from jeeves_protocols import (
@@ -26,6 +27,7 @@ from jeeves_protocols import (
     Resolution,
     SelfApprovalError,
 )
+from jeeves_protocols.interrupts import format_time
 
 from . import validation as check
 from .schemas import canonical_json, schema_problem
@@ -71,6 +73,8 @@ class ApprovalRules(TypedDict, total=False):
     forbid_self_approval: Optional[bool]
     #: A JSON Schema the answer's `data` must match (edit-and-approve: the edited action).
     response_schema: Optional[dict[str, Any]]
+    #: Times after creation to announce a still-pending interrupt again ("interrupt.reminder").
+    remind_after: Optional[list[timedelta]]
 
 
 def approves_an_action(kind: InterruptKind) -> bool:
@@ -114,6 +118,7 @@ def answer_hash(response: InterruptResponse) -> Optional[str]:
 def check_config(kind: InterruptKind, config: InterruptConfig, name: str) -> None:
     """Refuse a per-kind config whose approval rules cannot apply to the kind."""
     _require_on_expire(kind, config.on_expire, f"{name}.on_expire")
+    require_reminders(config.remind_after, f"{name}.remind_after")
     if not isinstance(config.forbid_self_approval, bool):
         raise InvalidInterruptError(
             f"{name}.forbid_self_approval must be true or false", field=f"{name}.forbid_self_approval"
@@ -128,6 +133,8 @@ def build_policy(
     on_expire: Optional[str] = None,
     forbid_self_approval: Optional[bool] = None,
     response_schema: Optional[Mapping[str, Any]] = None,
+    remind_after: Optional[Sequence[timedelta]] = None,
+    created_at: Optional[datetime] = None,
 ) -> dict[str, Any]:
     """The policy an interrupt is created with: the kind's config, overridden per interrupt.
     Only rules that differ from the seed's behaviour are kept (none: an empty policy)."""
@@ -152,7 +159,34 @@ def build_policy(
         policy["forbid_self_approval"] = True
     if response_schema is not None:  # checked by the caller (schemas.require_schema: it may be slow)
         policy["response_schema"] = dict(response_schema)
+    reminders = (
+        config.remind_after if remind_after is None else require_reminders(remind_after, "remind_after")
+    )
+    if reminders and created_at is not None:
+        policy["remind_after"] = [delay.total_seconds() for delay in reminders]
+        # As times, so the stores' reminder sweep only reads them (store/queries/*: remind_due).
+        policy["reminders_at"] = [format_time(created_at + delay) for delay in reminders]
     return policy
+
+
+#: The most reminders one interrupt may have.
+MAX_REMINDERS = 10
+
+
+def require_reminders(value: Any, name: str) -> list[timedelta]:
+    """`remind_after` as sorted, distinct, positive timedeltas within the ttl bound, at most
+    MAX_REMINDERS of them."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise InvalidInterruptError(f"{name} must be a list of timedeltas", field=name)
+    if len(value) > MAX_REMINDERS:
+        raise InvalidInterruptError(f"{name} holds more than {MAX_REMINDERS} reminders", field=name)
+    for delay in value:
+        if not isinstance(delay, timedelta) or not timedelta(0) < delay <= check.MAX_TTL:
+            raise InvalidInterruptError(
+                f"{name} must hold timedeltas of more than zero and at most {check.MAX_TTL.days:,} days",
+                field=name,
+            )
+    return sorted(set(value))
 
 
 def check_answer(interrupt: FlowInterrupt, response: InterruptResponse) -> None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from typing_extensions import Unpack
 
@@ -34,6 +34,7 @@ class InterruptCreationHelpers:
         on_expire: Optional[str] = None,
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
+        remind_after: Optional[List[timedelta]] = None,
     ) -> FlowInterrupt:
         raise NotImplementedError
 

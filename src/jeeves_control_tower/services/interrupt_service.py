@@ -46,7 +46,14 @@ from ..observability.logging import StructuredLogger
 from ..observability.metrics import Metrics
 from ..observability.outages import OutageLog
 from ..store import Finish, Guard, InterruptStore
-from ..store.base import CONSUMED_EVENT, EXTENDED_EVENT, TERMINAL_EVENT_TYPES, ChangeListener, InterruptEvent
+from ..store.base import (
+    CONSUMED_EVENT,
+    EXTENDED_EVENT,
+    REMINDER_EVENT,
+    TERMINAL_EVENT_TYPES,
+    ChangeListener,
+    InterruptEvent,
+)
 from ..store.listing import EventQuery, InterruptQuery
 from . import approvals, schemas
 from . import validation as check
@@ -127,7 +134,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         #: Kinds whose config sets an approval rule: their interrupts get a policy by default.
         self._kinds_with_rules = frozenset(
             kind for kind, config in self.configs.items()
-            if config.on_expire != "expire" or config.forbid_self_approval
+            if config.on_expire != "expire" or config.forbid_self_approval or config.remind_after
         )
         self._kinds_by_response_shape: dict[tuple[bool, ...], frozenset[InterruptKind]] = {}
         check.require_aware(clock(), "clock()")
@@ -175,6 +182,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         while True:
             try:
                 await self.expire_pending()
+                await self.remind_pending()
             except StoreError as exc:
                 outage.failed(exc)
             except Exception as exc:  # a bug, not an outage: each occurrence is worth a line
@@ -213,6 +221,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         on_expire: Optional[str] = None,
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
+        remind_after: Optional[List[timedelta]] = None,
     ) -> FlowInterrupt:
         """Create, store and announce an interrupt.
 
@@ -228,6 +237,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             kind, request_id, user_id, session_id, envelope_id, question, message, data, ttl,
             idempotency_key=idempotency_key, created_by=created_by, on_expire=on_expire,
             forbid_self_approval=forbid_self_approval, response_schema=response_schema,
+            remind_after=remind_after,
         )
         return interrupt
 
@@ -248,6 +258,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         on_expire: Optional[str] = None,
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
+        remind_after: Optional[List[timedelta]] = None,
     ) -> tuple[FlowInterrupt, bool]:
         """`create_interrupt`, and whether it created the interrupt (False: an idempotent replay
         returned the one the key already made)."""
@@ -279,6 +290,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         # Built only when asked for: an interrupt with no rules pays nothing for them.
         if (
             on_expire is not None or forbid_self_approval is not None or response_schema is not None
+            or remind_after is not None
         ) or (self._kinds_with_rules and kind in self._kinds_with_rules):
             if response_schema is not None:  # off the loop: a check of a large schema takes a while
                 response_schema = await schemas.in_schema_thread(schemas.require_schema, response_schema)
@@ -289,6 +301,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                 on_expire=on_expire,
                 forbid_self_approval=forbid_self_approval,
                 response_schema=response_schema,
+                remind_after=remind_after,
+                created_at=now,
             )
         if self.otel_adapter is not None:
             interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)
@@ -575,6 +589,22 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                 await self._announce_terminal(interrupt)
             total += len(expired)
             if len(expired) < EXPIRE_BATCH:
+                return total
+
+    async def remind_pending(self) -> int:
+        """Send every reminder that is due (the sweep does, every `sweep_interval`); how many.
+        Each is journalled as "interrupt.reminder" once, however many instances sweep."""
+        await self._ensure_open()
+        now = self._now()
+        total = 0
+        while True:
+            reminded = await self.store.remind_due(now, EXPIRE_BATCH)
+            for interrupt in reminded:
+                self._announce(REMINDER_EVENT, "interrupt_reminder", interrupt)
+                if self.webhook_service is not None:
+                    await self._emit(REMINDER_EVENT, interrupt)
+            total += len(reminded)
+            if len(reminded) < EXPIRE_BATCH:
                 return total
 
     # -- waiting --------------------------------------------------------------------------

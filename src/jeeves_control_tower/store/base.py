@@ -31,6 +31,7 @@ __all__ = [
     "CONSUMED_EVENT",
     "INTERIM_SEQUENCE",
     "EXTENDED_EVENT",
+    "REMINDER_EVENT",
     "PendingGroup",
     "AgeLimits",
 ]
@@ -46,6 +47,7 @@ CONSUMED_EVENT = "interrupt.approval_consumed"
 #: interim ones too (the end is TERMINAL_SEQUENCE + their number), so sequences stay in order.
 INTERIM_SEQUENCE = 1
 EXTENDED_EVENT = "interrupt.extended"
+REMINDER_EVENT = "interrupt.reminder"
 
 #: Called with an interrupt id whenever the store learns that the interrupt changed,
 #: in this process or (for stores that can tell) in another one.
@@ -178,6 +180,10 @@ class InterruptStore(Protocol):
         """Compare-and-set a pending, not yet due (at `at`) interrupt's expiry from `old_expires_at`
         to `new_expires_at`, journalled as EXTENDED_EVENT; unchanged (and its current state) if it
         is no longer pending or its expiry moved meanwhile."""
+
+    async def remind_due(self, now: datetime, limit: int) -> list[FlowInterrupt]:
+        """Send up to `limit` due reminders of pending, not yet due interrupts (each journalled as
+        REMINDER_EVENT, once, however many instances sweep); the interrupts reminded of."""
 
     async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
         """Mark the resolved interrupt's approval of `action_hash` used at `at`, once, journalled

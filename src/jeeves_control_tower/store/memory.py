@@ -29,6 +29,7 @@ from jeeves_protocols import (
     StoreError,
 )
 from jeeves_protocols.enums import RESOLUTION_BY_STATUS
+from jeeves_protocols.interrupts import parse_time
 
 from ._listeners import ListenerSet
 from .base import (
@@ -37,6 +38,7 @@ from .base import (
     CREATED_SEQUENCE,
     EXTENDED_EVENT,
     INTERIM_SEQUENCE,
+    REMINDER_EVENT,
     TERMINAL_EVENT_TYPES,
     TERMINAL_SEQUENCE,
     AgeLimits,
@@ -148,6 +150,12 @@ def _expiry_outcome(record: Record, now: datetime) -> tuple[InterruptStatus, Opt
     return InterruptStatus.RESOLVED, resolution.value, _response_record(response)
 
 
+def _reminder_time(reminders: list[str], which: int) -> datetime:
+    moment = parse_time(reminders[which])
+    assert moment is not None  # written by the service as ISO times
+    return moment
+
+
 def _is_due(record: Record, now: datetime) -> bool:
     expires_at = record[_EXPIRES]
     return record[_STATUS] == _PENDING and expires_at is not None and expires_at <= now
@@ -184,8 +192,11 @@ class MemoryStore(ListenerSet):
         self._expiry_heap: list[tuple[datetime, str]] = []
         self._by_idempotency_key: dict[str, str] = {}
         self._journal: deque[_JournalEntry] = deque(maxlen=journal_limit)
-        #: Interim events (deadlines extended) per interrupt that had any: later sequences count them.
+        #: Interim events (deadlines extended, reminders) per interrupt that had any: later
+        #: sequences count them.
         self._interim: dict[str, int] = {}
+        #: Reminders due, as (when, interrupt id, which of its policy's `reminders_at`).
+        self._reminder_heap: list[tuple[datetime, str, int]] = []
         self._next_seq = 1
 
     async def open(self) -> None:
@@ -212,6 +223,9 @@ class MemoryStore(ListenerSet):
             self._pending_by_request.setdefault(interrupt.request_id, {})[interrupt_id] = None
             if interrupt.expires_at is not None:
                 heapq.heappush(self._expiry_heap, (interrupt.expires_at, interrupt_id))
+            reminders = interrupt.policy.get("reminders_at") if interrupt.policy else None
+            if reminders:
+                heapq.heappush(self._reminder_heap, (_reminder_time(reminders, 0), interrupt_id, 0))
         self._journal_append(record, event_type, CREATED_SEQUENCE, interrupt.created_at)
         # The caller's object is theirs to return: nothing stored refers to it or to its data.
         return interrupt, True
@@ -260,6 +274,23 @@ class MemoryStore(ListenerSet):
         self._journal_append(record, EXTENDED_EVENT, INTERIM_SEQUENCE + interim, at)
         self._announce_one(interrupt_id)
         return FinishOutcome(True, _snapshot(record))
+
+    async def remind_due(self, now: datetime, limit: int) -> list[FlowInterrupt]:
+        heap = self._reminder_heap
+        reminded: list[FlowInterrupt] = []
+        while heap and len(reminded) < limit and heap[0][0] <= now:
+            _, interrupt_id, which = heapq.heappop(heap)
+            record = self._records[interrupt_id]
+            if record[_STATUS] != _PENDING or _is_due(record, now):
+                continue  # answered, cancelled or due: no more reminders
+            interim = self._interim[interrupt_id] = self._interim.get(interrupt_id, 0) + 1
+            self._journal_append(record, REMINDER_EVENT, INTERIM_SEQUENCE + interim, now)
+            reminders = json.loads(record[_POLICY])["reminders_at"]
+            if which + 1 < len(reminders):
+                heapq.heappush(heap, (_reminder_time(reminders, which + 1), interrupt_id, which + 1))
+            reminded.append(_snapshot(record))
+        self._announce(interrupt.id for interrupt in reminded)
+        return reminded
 
     async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
         record = self._records.get(interrupt_id)

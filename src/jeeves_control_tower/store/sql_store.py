@@ -20,6 +20,7 @@ from .base import (
     CONSUMED_SEQUENCE,
     EXTENDED_EVENT,
     INTERIM_SEQUENCE,
+    REMINDER_EVENT,
     TERMINAL_SEQUENCE,
     AgeLimits,
     FinishOutcome,
@@ -86,13 +87,21 @@ class SQLInterruptStore(ListenerSet):
         self, interrupt_id: str, old_expires_at: datetime, new_expires_at: datetime, at: datetime
     ) -> FinishOutcome:
         rows = await self._journalled(
-            "extend_interrupt", EXTENDED_EVENT, INTERIM_SEQUENCE, interim=True,
+            "extend_interrupt", EXTENDED_EVENT, INTERIM_SEQUENCE, interim=True, changes_creation=True,
             id=interrupt_id, old_expires_at=old_expires_at, new_expires_at=new_expires_at, at=at,
         )
         if rows:
             self._announce_one(interrupt_id)
             return FinishOutcome(True, interrupt_from_row(rows[0]))
         return FinishOutcome(False, await self.get(interrupt_id))
+
+    async def remind_due(self, now: datetime, limit: int) -> list[FlowInterrupt]:
+        rows = await self._journalled(
+            "remind_due", REMINDER_EVENT, INTERIM_SEQUENCE, interim=True, now=now, at=now, limit=limit
+        )
+        reminded = readable(rows, interrupt_from_row)
+        self._announce(interrupt.id for interrupt in reminded)
+        return reminded
 
     async def consume(self, interrupt_id: str, action_hash: str, at: datetime) -> FinishOutcome:
         rows = await self._journalled(
@@ -114,15 +123,23 @@ class SQLInterruptStore(ListenerSet):
         ]
 
     async def _journalled(
-        self, query: str, event_type: Optional[str], sequence: int, *, interim: bool = False, **params: Any
+        self,
+        query: str,
+        event_type: Optional[str],
+        sequence: int,
+        *,
+        interim: bool = False,
+        changes_creation: bool = False,
+        **params: Any,
     ) -> Rows:
         """The rows `query` changed, journalled in the same transaction (as `event_type`, None: the
         status each reached, at `params["at"]`; `sequence` counting no interim event, each row's
         own come on top). PostgreSQL's statements journal (and notify) themselves, each with its
         own snapshot; SQLite, which has no writes in a CTE, adds statements, and for an `interim`
         event (the interrupt changes but stays pending) writes out the snapshots the journal
-        would otherwise derive from the row as it is later."""
-        del interim
+        would otherwise derive from the row as it is later (and, if the change `changes_creation`'s
+        columns, the creation event's: a deadline extended)."""
+        del interim, changes_creation
         return await self.connector.fetch(query, event_type=event_type, sequence=sequence, **params)
 
     async def list_interrupts(self, query: InterruptQuery) -> list[FlowInterrupt]:

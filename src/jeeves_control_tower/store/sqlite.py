@@ -588,10 +588,17 @@ class SQLiteStore(SQLInterruptStore):
         return FinishOutcome(changed, interrupt_from_row(dict(row)) if row is not None else None)
 
     async def _journalled(
-        self, query: str, event_type: Optional[str], sequence: int, *, interim: bool = False, **params: Any
+        self,
+        query: str,
+        event_type: Optional[str],
+        sequence: int,
+        *,
+        interim: bool = False,
+        changes_creation: bool = False,
+        **params: Any,
     ) -> Rows:
         async def change(tx: Transaction) -> Rows:
-            if interim:  # the creation event must keep the interrupt as it was created
+            if changes_creation:  # the creation event must keep the interrupt as it was created
                 await tx.execute("freeze_created_payload", id=params["id"])
             rows = await tx.fetch(query, **params)  # tolerant: one row of text that is not UTF-8
             if rows:  # must not roll back (and so stall) the sweep

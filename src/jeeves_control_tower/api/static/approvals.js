@@ -17,6 +17,7 @@ const EVENT_TEXT = {
   "interrupt.expired": "expired",
   "interrupt.approval_consumed": "approval used by the agent",
   "interrupt.extended": "deadline extended",
+  "interrupt.reminder": "reminder sent",
 };
 
 // How an ended interrupt ended, in words: "answered by alice via inbox", "rejected by its expiry".

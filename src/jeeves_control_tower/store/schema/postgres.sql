@@ -65,7 +65,9 @@ CREATE TABLE jeeves_interrupts (
     action_hash text,
     resolution text,
     consumed_at timestamp with time zone,
-    interim_events integer DEFAULT 0 NOT NULL
+    interim_events integer DEFAULT 0 NOT NULL,
+    next_reminder_at timestamp with time zone,
+    reminders_sent integer DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE jeeves_schema_migrations (
@@ -157,6 +159,8 @@ CREATE UNIQUE INDEX jeeves_interrupts_idempotency_key ON jeeves_interrupts USING
 CREATE INDEX jeeves_interrupts_pending_created ON jeeves_interrupts USING btree (created_at, id) WHERE (status = 'pending'::text);
 
 CREATE INDEX jeeves_interrupts_pending_expiry ON jeeves_interrupts USING btree (expires_at) WHERE ((status = 'pending'::text) AND (expires_at IS NOT NULL));
+
+CREATE INDEX jeeves_interrupts_pending_reminder ON jeeves_interrupts USING btree (next_reminder_at) WHERE ((status = 'pending'::text) AND (next_reminder_at IS NOT NULL));
 
 CREATE INDEX jeeves_interrupts_pending_request ON jeeves_interrupts USING btree (request_id, created_at) WHERE (status = 'pending'::text);
 

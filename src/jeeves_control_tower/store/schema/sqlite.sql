@@ -42,7 +42,7 @@ CREATE TABLE jeeves_interrupts (
     trace_id        TEXT,
     span_id         TEXT,
     idempotency_key TEXT
-, created_by TEXT, policy TEXT, action_hash TEXT, resolution TEXT, consumed_at TEXT, interim_events INTEGER NOT NULL DEFAULT 0);
+, created_by TEXT, policy TEXT, action_hash TEXT, resolution TEXT, consumed_at TEXT, interim_events INTEGER NOT NULL DEFAULT 0, next_reminder_at TEXT, reminders_sent INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE jeeves_schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL,
@@ -108,6 +108,9 @@ CREATE INDEX jeeves_interrupts_pending_created ON jeeves_interrupts (created_at,
 
 CREATE INDEX jeeves_interrupts_pending_expiry
     ON jeeves_interrupts (expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL;
+
+CREATE INDEX jeeves_interrupts_pending_reminder
+    ON jeeves_interrupts (next_reminder_at) WHERE status = 'pending' AND next_reminder_at IS NOT NULL;
 
 CREATE INDEX jeeves_interrupts_pending_request
     ON jeeves_interrupts (request_id, created_at) WHERE status = 'pending';

@@ -10,4 +10,11 @@ ALTER TABLE jeeves_interrupts
     ADD COLUMN action_hash text,
     ADD COLUMN resolution text,
     ADD COLUMN consumed_at timestamp with time zone,
-    ADD COLUMN interim_events integer NOT NULL DEFAULT 0;
+    ADD COLUMN interim_events integer NOT NULL DEFAULT 0,
+    -- Reminders: when the next is due (NULL: none left) and how many went out.
+    ADD COLUMN next_reminder_at timestamp with time zone,
+    ADD COLUMN reminders_sent integer NOT NULL DEFAULT 0;
+-- The sweep reads only pending interrupts with a reminder due, from an index as small as the
+-- reminders still to send.
+CREATE INDEX jeeves_interrupts_pending_reminder
+    ON jeeves_interrupts (next_reminder_at) WHERE status = 'pending' AND next_reminder_at IS NOT NULL;

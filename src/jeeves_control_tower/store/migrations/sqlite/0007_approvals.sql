@@ -9,3 +9,9 @@ ALTER TABLE jeeves_interrupts ADD COLUMN action_hash TEXT;
 ALTER TABLE jeeves_interrupts ADD COLUMN resolution TEXT;
 ALTER TABLE jeeves_interrupts ADD COLUMN consumed_at TEXT;
 ALTER TABLE jeeves_interrupts ADD COLUMN interim_events INTEGER NOT NULL DEFAULT 0;
+-- Reminders: when the next is due (NULL: none left) and how many went out. The sweep reads only
+-- pending interrupts with one due, from a partial index as small as the reminders still to send.
+ALTER TABLE jeeves_interrupts ADD COLUMN next_reminder_at TEXT;
+ALTER TABLE jeeves_interrupts ADD COLUMN reminders_sent INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jeeves_interrupts_pending_reminder
+    ON jeeves_interrupts (next_reminder_at) WHERE status = 'pending' AND next_reminder_at IS NOT NULL;

@@ -8,10 +8,11 @@
 WITH inserted AS (
     INSERT INTO jeeves_interrupts (
         id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
-        created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash)
+        created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash,
+        next_reminder_at)
     VALUES (:id, :kind, :request_id, :user_id, :session_id, :envelope_id, :question, :message, :data::jsonb,
             'pending', :created_at, :expires_at, :trace_id, :span_id, :idempotency_key,
-            :created_by, :policy::jsonb, :action_hash)
+            :created_by, :policy::jsonb, :action_hash, (:policy::jsonb -> 'reminders_at' ->> 0)::timestamptz)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
 ), journal AS (
@@ -36,10 +37,11 @@ WITH batch AS (
 ), inserted AS (
     INSERT INTO jeeves_interrupts (
         id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
-        created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash)
+        created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash,
+        next_reminder_at)
     SELECT id, kind, request_id, user_id, session_id, envelope_id, question, message, data::jsonb,
            'pending', created_at, expires_at, trace_id, span_id, idempotency_key,
-           created_by, policy::jsonb, action_hash
+           created_by, policy::jsonb, action_hash, (policy::jsonb -> 'reminders_at' ->> 0)::timestamptz
       FROM batch ORDER BY position
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING *
@@ -171,6 +173,35 @@ WITH extended AS (
       FROM extended
 )
 SELECT extended.* FROM extended, LATERAL (SELECT pg_notify('jeeves_interrupts', extended.id)) AS woken;
+
+-- name: remind_due
+-- Up to :limit pending, not yet due interrupts whose next reminder is due, each sent once however
+-- many instances sweep (SKIP LOCKED), journalled as an interim event with its own snapshot.
+WITH due AS (
+    SELECT ctid FROM jeeves_interrupts
+     WHERE status = 'pending' AND next_reminder_at IS NOT NULL AND next_reminder_at <= :now
+       AND (expires_at IS NULL OR expires_at > :now)
+     ORDER BY next_reminder_at
+     LIMIT :limit
+       FOR UPDATE SKIP LOCKED
+), reminded AS (
+    UPDATE jeeves_interrupts AS i
+       SET reminders_sent = i.reminders_sent + 1,
+           interim_events = i.interim_events + 1,
+           next_reminder_at = (i.policy -> 'reminders_at' ->> (i.reminders_sent + 1))::timestamptz
+      FROM due
+     WHERE i.ctid = due.ctid AND i.status = 'pending'
+    RETURNING i.*
+), journal AS (
+    INSERT INTO jeeves_interrupt_events (
+        interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
+    SELECT id, :event_type::text, :sequence::integer + interim_events, request_id, user_id, session_id,
+           to_jsonb(reminded), :now
+      FROM reminded
+), woken AS (
+    SELECT pg_notify('jeeves_interrupts', '*') AS sent WHERE EXISTS (SELECT 1 FROM reminded)
+)
+SELECT reminded.* FROM reminded WHERE (SELECT count(*) FROM woken) >= 0;
 
 -- name: consume_approval
 -- The agent uses the approval of :action_hash (the answer's own, else the proposed action's), once.

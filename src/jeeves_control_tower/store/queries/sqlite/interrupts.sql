@@ -12,12 +12,15 @@ VALUES (
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: insert_approval_interrupt
+-- The first reminder is due at the policy's first `reminders_at` (worked out at creation).
 INSERT INTO jeeves_interrupts (
     id, kind, request_id, user_id, session_id, envelope_id, question, message, data, status,
-    created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash)
+    created_at, expires_at, trace_id, span_id, idempotency_key, created_by, policy, action_hash,
+    next_reminder_at)
 VALUES (
     :id, :kind, :request_id, :user_id, :session_id, :envelope_id, :question, :message, :data, :status,
-    :created_at, :expires_at, :trace_id, :span_id, :idempotency_key, :created_by, :policy, :action_hash)
+    :created_at, :expires_at, :trace_id, :span_id, :idempotency_key, :created_by, :policy, :action_hash,
+    CASE WHEN :policy IS NOT NULL THEN json_extract(:policy, '$.reminders_at[0]') END)
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: journal_interrupt
@@ -150,6 +153,20 @@ RETURNING *;
 UPDATE jeeves_interrupts
    SET expires_at = :new_expires_at, interim_events = interim_events + 1
  WHERE id = :id AND status = 'pending' AND expires_at = :old_expires_at AND expires_at > :at
+RETURNING *;
+
+-- name: remind_due
+-- Up to :limit pending, not yet due interrupts whose next reminder is due: each counts it sent and
+-- moves on to its next (NULL: none left). The caller journals them in the same transaction.
+UPDATE jeeves_interrupts
+   SET reminders_sent = reminders_sent + 1,
+       interim_events = interim_events + 1,
+       next_reminder_at = json_extract(policy, '$.reminders_at[' || (reminders_sent + 1) || ']')
+ WHERE id IN (SELECT id FROM jeeves_interrupts
+               INDEXED BY jeeves_interrupts_pending_reminder
+               WHERE status = 'pending' AND next_reminder_at IS NOT NULL AND next_reminder_at <= :now
+                 AND (expires_at IS NULL OR expires_at > :now)
+               ORDER BY next_reminder_at LIMIT :limit)
 RETURNING *;
 
 -- name: consume_approval
