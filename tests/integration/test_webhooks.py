@@ -116,6 +116,32 @@ async def test_every_event_type_is_delivered_signed_and_verifiable(pair: Pair) -
         assert all(d.attempts == 1 and d.attempt_log[0].status_code == 200 for d in deliveries)
 
 
+async def test_the_approval_events_are_delivered_in_order(pair: Pair) -> None:
+    """An interrupt's reminder, extension, ending and used approval go out like its creation:
+    signed, once each, numbered in the order they happened (so each has its own event id)."""
+    async with Receiver() as receiver:
+        created = await pair.webhooks.create_subscription(receiver.url, ["interrupt.*"])
+        svc = pair.service
+        asked = await svc.create_confirmation(
+            "r5", "u1", "s1", "Refund?", action_data={"action": {"amount": 5}}, remind_after=[timedelta(minutes=5)]
+        )
+        pair.clock.advance(minutes=6)
+        assert await svc.remind_pending() == 1
+        await svc.extend(asked.id, timedelta(minutes=30))
+        await svc.respond_or_raise(asked.id, InterruptResponse(approved=True))
+        await svc.consume(asked.id, {"amount": 5})
+        await pair.webhooks.run_until_idle()
+        payloads = [verified(created.secret, request) for request in receiver.requests]
+        mine = sorted((p["sequence"], p["type"]) for p in payloads if p["data"]["id"] == asked.id)
+        assert mine == [
+            (1, "interrupt.confirmation_needed"), (2, "interrupt.reminder"), (3, "interrupt.extended"),
+            (4, "interrupt.resolved"), (5, "interrupt.approval_consumed"),
+        ]
+        assert len({p["id"] for p in payloads}) == len(payloads)
+        used = next(p for p in payloads if p["type"] == "interrupt.approval_consumed")
+        assert used["data"]["consumed_at"] is not None and used["data"]["resolution"] == "answered"
+
+
 async def test_patterns_and_filters_choose_the_events(pair: Pair) -> None:
     async with Receiver() as receiver:
         only_resolved = await pair.webhooks.create_subscription(receiver.url, ["interrupt.resolved"])
