@@ -430,16 +430,24 @@ def _token_line(record: dict[str, Any]) -> str:
 @json_option
 @click.option("--user", "user_id", required=True, help="The user the token acts as.")
 @click.option("--role", type=click.Choice(["agent", "responder", "admin"]), required=True)
+@click.option("--group", "groups", multiple=True, help="A group the user answers for (repeatable).")
 def tokens_create(
-    database_url: str, server: Optional[str], token: Optional[str], as_json: bool, user_id: str, role: str
+    database_url: str,
+    server: Optional[str],
+    token: Optional[str],
+    as_json: bool,
+    user_id: str,
+    role: str,
+    groups: tuple[str, ...],
 ) -> None:
     """Create a token; it is printed once and stored only as a hash."""
     remote = _over_api(server, token)
     if remote is not None:
-        created = _admin_call(*remote, "POST", "/v1/tokens", {"user_id": user_id, "role": role})
+        body = {"user_id": user_id, "role": role, "groups": list(groups)}
+        created = _admin_call(*remote, "POST", "/v1/tokens", body)
     else:
         secret, record = run(
-            _with_tokens(database_url, as_json, lambda registry: registry.create(user_id, role))
+            _with_tokens(database_url, as_json, lambda registry: registry.create(user_id, role, groups))
         )
         created = {"token": secret, **record.to_dict()}
     emit(as_json, created, created["token"])
@@ -569,6 +577,10 @@ def list_command(url: str, token: str, as_json: bool, limit: int, **filters: Opt
 @click.option("--response-schema", "schema_json", help="A JSON Schema the answer's data must match.")
 @click.option("--remind-after", "remind_after", type=click.FloatRange(min=0, min_open=True), multiple=True,
               help="Seconds after which to announce it again while pending (repeatable).")
+@click.option("--responder", "responder_users", multiple=True,
+              help="Another user who may answer (repeatable).")
+@click.option("--responder-group", "responder_groups", multiple=True,
+              help="A group whose members may answer (repeatable; see tokens create --group).")
 def ask(
     url: str,
     token: str,
@@ -586,6 +598,8 @@ def ask(
     forbid_self_approval: bool,
     schema_json: Optional[str],
     remind_after: tuple[float, ...],
+    responder_users: tuple[str, ...],
+    responder_groups: tuple[str, ...],
 ) -> None:
     """Raise an interrupt through the server, as an agent would (and wait for the answer)."""
     from datetime import timedelta
@@ -600,6 +614,11 @@ def ask(
             ttl=timedelta(seconds=ttl) if ttl is not None else None,
             on_expire=on_expire, forbid_self_approval=forbid_self_approval or None, response_schema=schema,
             remind_after=[timedelta(seconds=seconds) for seconds in remind_after] or None,
+            responders=(
+                {"users": list(responder_users), "groups": list(responder_groups)}
+                if responder_users or responder_groups
+                else None
+            ),
         )
         if wait_seconds is None:
             return created

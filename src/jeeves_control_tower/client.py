@@ -206,6 +206,7 @@ class RemoteInterruptService(InterruptCreationHelpers):
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
         remind_after: Optional[List[timedelta]] = None,
+        responders: Optional[Dict[str, List[str]]] = None,
     ) -> FlowInterrupt:
         """As InterruptService's. The server records the token's user as `created_by` (the
         `created_by` given here is not sent: a client cannot claim to be someone else)."""
@@ -226,6 +227,7 @@ class RemoteInterruptService(InterruptCreationHelpers):
             "on_expire": on_expire,
             "forbid_self_approval": forbid_self_approval,
             "response_schema": response_schema,
+            "responders": responders,
             "remind_after_seconds": (
                 [delay.total_seconds() for delay in remind_after] if remind_after is not None else None
             ),

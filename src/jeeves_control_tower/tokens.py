@@ -17,10 +17,11 @@ another instance or the CLI within that bound. The event stream re-checks with `
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Optional
@@ -54,6 +55,8 @@ class TokenRecord:
     role: Role
     created_at: str
     revoked_at: Optional[str] = None
+    #: The groups its user answers for (an interrupt's `responders={"groups": [...]}`).
+    groups: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,7 @@ class TokenRecord:
             "role": self.role.value,
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
+            "groups": list(self.groups),
         }
 
 
@@ -80,8 +84,10 @@ class TokenRegistry(ABC):
         #: token hash -> (trusted until, the record the store gave)
         self._confirmed: dict[str, tuple[float, TokenRecord]] = {}
 
-    async def create(self, user_id: str, role: Role | str) -> tuple[str, TokenRecord]:
-        """A new token for `user_id` with `role`: (the secret, shown once; its record)."""
+    async def create(
+        self, user_id: str, role: Role | str, groups: Sequence[str] = ()
+    ) -> tuple[str, TokenRecord]:
+        """A new token for `user_id` with `role`, in `groups`: (the secret, shown once; its record)."""
         if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 255:
             raise InvalidInterruptError("user_id must be a non-empty string", field="user_id")
         if not _storable(user_id):
@@ -96,7 +102,8 @@ class TokenRegistry(ABC):
             ) from None
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         record = TokenRecord(
-            id=secrets.token_hex(8), user_id=user_id, role=role, created_at=format_time(utc_now())
+            id=secrets.token_hex(8), user_id=user_id, role=role, created_at=format_time(utc_now()),
+            groups=_groups(groups),
         )
         await self._insert(record, hash_token(secret))
         return secret, record
@@ -180,7 +187,7 @@ class SQLTokens(TokenRegistry):
     async def _insert(self, record: TokenRecord, token_hash: str) -> None:
         await self.connector.fetch(
             "insert_token", id=record.id, token_hash=token_hash, user_id=record.user_id,
-            role=record.role.value, created_at=record.created_at,
+            role=record.role.value, created_at=record.created_at, groups=json.dumps(list(record.groups)),
         )
 
     async def _by_hash(self, token_hash: str) -> Optional[TokenRecord]:
@@ -199,12 +206,31 @@ def _storable(value: str) -> bool:
     return could_be_stored(value)
 
 
+#: The most groups one token may be in.
+MAX_GROUPS = 50
+
+
+def _groups(value: Any) -> tuple[str, ...]:
+    """Group names: distinct ids, at most MAX_GROUPS, sorted."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) > MAX_GROUPS:
+        raise InvalidInterruptError(f"groups must be a list of at most {MAX_GROUPS} names", field="groups")
+    for name in value:
+        if not isinstance(name, str) or not name.strip() or len(name) > 255 or not _storable(name):
+            raise InvalidInterruptError(f"group {name!r} is not a valid name", field="groups")
+    return tuple(sorted(set(value)))
+
+
 def _record(row: Any) -> TokenRecord:
+    try:
+        groups = tuple(str(name) for name in json.loads(row.get("groups") or "[]"))
+    except (ValueError, TypeError):  # written by another tool: the token keeps its user, no groups
+        groups = ()
     return TokenRecord(
         id=row["id"],
         user_id=row["user_id"],
         role=Role(row["role"]),
         created_at=str(row["created_at"]),
         revoked_at=row["revoked_at"],
+        groups=groups,
     )
 

@@ -184,9 +184,11 @@ async def test_a_listing_names_the_journal_position_to_follow_from(api: Api) -> 
 async def test_a_responder_lists_only_their_own(api: Api) -> None:
     await create(api)
     await create(api, user="bob", request_id="rb")
-    for query in ["/v1/interrupts", "/v1/interrupts?user_id=alice"]:
+    for query in ["/v1/interrupts", "/v1/interrupts?user_id=bob"]:
         items = (await api.client("bob").get(query)).json()["items"]
         assert [item["user_id"] for item in items] == ["bob"]
+    # A filter narrows what they may see, never widens it: alice's are none of bob's business.
+    assert (await api.client("bob").get("/v1/interrupts?user_id=alice")).json()["items"] == []
 
 
 async def test_bad_list_parameters_are_422(api: Api) -> None:

@@ -263,3 +263,32 @@ async def test_reminders_over_http(api: Api) -> None:
             "/v1/interrupts", json=body("confirmation", remind_after_seconds=bad)
         )
         assert_problem(refused, 422, "invalid_input")
+
+
+async def test_responders_and_token_groups_over_http(api: Api) -> None:
+    secret, record = await api.tokens.create("carol", "responder", ["ops"])
+    assert record.groups == ("ops",)
+    api.secrets["carol"] = secret
+    created = await confirmation(api, user="bob", responders={"groups": ["ops"]})
+    assert created["policy"]["responders"] == {"users": [], "groups": ["ops"]}
+    carol = api.client("carol")
+    listed = (await carol.get("/v1/interrupts", params={"status": "pending"})).json()["items"]
+    assert [item["id"] for item in listed] == [created["id"]]
+    assert (await carol.get(f"/v1/interrupts/{created['id']}")).status_code == 200
+    assert (await carol.get(f"/v1/interrupts/{created['id']}/history")).status_code == 200
+    # alice is neither its user nor in ops: it does not exist for her.
+    assert_problem(await api.client("alice").get(f"/v1/interrupts/{created['id']}"), 404, "not_found")
+    refused = await api.client("alice").post(f"/v1/interrupts/{created['id']}/respond", json={"approved": True})
+    assert_problem(refused, 404, "not_found")
+    answered = await carol.post(f"/v1/interrupts/{created['id']}/respond", json={"approved": True})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["response"]["responder_id"] == "carol"
+    made = await api.client("admin").post("/v1/tokens", json={"user_id": "dave", "role": "responder",
+                                                               "groups": ["ops", "sre", "ops"]})
+    assert made.status_code == 201 and made.json()["groups"] == ["ops", "sre"]
+    bad = await api.client("admin").post("/v1/tokens", json={"user_id": "x", "role": "responder", "groups": [""]})
+    assert_problem(bad, 422, "invalid_input")
+    assert_problem(
+        await api.client("agent").post("/v1/interrupts", json=body("confirmation", responders={"users": "carol"})),
+        422, "invalid_input",
+    )

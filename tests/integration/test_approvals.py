@@ -27,6 +27,7 @@ from jeeves_protocols import (
     InvalidInterruptError,
     InvalidResponseError,
     Resolution,
+    ResponderMismatchError,
     SelfApprovalError,
 )
 from tests.integration.conftest import Harness
@@ -500,3 +501,57 @@ async def test_a_kind_can_remind_by_default_and_bad_reminders_are_refused(db_fac
                 await service.create_clarification("r", "alice", "s", "q?", remind_after=bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidInterruptError, match=r"configs\[timeout\]\.remind_after"):
         InterruptService(configs={InterruptKind.TIMEOUT: InterruptConfig(remind_after=[timedelta(0)])})
+
+
+# -- who may answer -----------------------------------------------------------------------------
+
+
+async def test_responders_beyond_its_user_may_answer_and_nobody_else(harness: Harness) -> None:
+    created = await confirm(harness, responders={"users": ["carol"], "groups": ["ops"]})
+    assert created.policy["responders"] == {"users": ["carol"], "groups": ["ops"]}
+    with pytest.raises(ResponderMismatchError):
+        await harness.service.respond_or_raise(created.id, InterruptResponse(approved=True), "mallory")
+    with pytest.raises(ResponderMismatchError):  # a group that is not named
+        await harness.service.respond_or_raise(
+            created.id, InterruptResponse(approved=True), "mallory", groups=["finance"]
+        )
+    assert (await harness.service.get_interrupt(created.id)).status is InterruptStatus.PENDING  # type: ignore[union-attr]
+    by_group = await harness.service.respond_or_raise(
+        created.id, InterruptResponse(approved=True), "dave", groups=["ops", "sre"]
+    )
+    assert by_group.response is not None and by_group.response.responder_id == "dave"
+    named = await confirm(harness, responders={"users": ["carol"]})
+    assert (await harness.service.respond_or_raise(named.id, InterruptResponse(approved=False), "carol")).status \
+        is InterruptStatus.RESOLVED
+    own = await confirm(harness, responders={"users": ["carol"]})
+    assert (await harness.service.respond_or_raise(own.id, InterruptResponse(approved=True), "alice")).status \
+        is InterruptStatus.RESOLVED  # its user still may
+
+
+async def test_responders_are_checked_with_self_approval_and_races(harness: Harness) -> None:
+    created = await confirm(harness, created_by="carol", forbid_self_approval=True, responders={"users": ["carol", "dave"]})
+    with pytest.raises(SelfApprovalError):
+        await harness.service.respond_or_raise(created.id, InterruptResponse(approved=True), "carol")
+    racers = [harness.service.respond(created.id, InterruptResponse(approved=True), who) for who in ["dave", "alice"] * 5]
+    assert sum(result is not None for result in await asyncio.gather(*racers)) == 1
+    for bad in ({"users": "carol"}, {"people": ["x"]}, {"users": [""]}, {"groups": ["a\x00"]}, ["carol"]):
+        with pytest.raises(InvalidInterruptError, match="responders"):
+            await confirm(harness, responders=bad)
+
+
+async def test_a_responder_lists_and_streams_what_they_may_answer(harness: Harness) -> None:
+    from jeeves_control_tower.services import EventQuery, InterruptQuery, Visibility
+
+    mine = await confirm(harness)  # alice's
+    for_ops = await harness.service.create_confirmation("r", "bob", "s", "Ops?", responders={"groups": ["ops"]})
+    for_carol = await harness.service.create_confirmation("r", "bob", "s", "Carol?", responders={"users": ["carol"]})
+    hidden = await harness.service.create_confirmation("r", "bob", "s", "Bob only")
+    carol_in_ops = Visibility("carol", ("ops",))
+    listed = await harness.service.list_interrupts(InterruptQuery(visible_to=carol_in_ops))
+    assert {i.id for i in listed} == {for_ops.id, for_carol.id}
+    assert {i.id for i in await harness.service.list_interrupts(InterruptQuery(visible_to=Visibility("alice")))} == {
+        mine.id
+    }
+    events = await harness.service.events(EventQuery(visible_to=carol_in_ops))
+    assert {e.interrupt_id for e in events} == {for_ops.id, for_carol.id}
+    assert hidden.id not in {i.id for i in await harness.service.list_interrupts(InterruptQuery(visible_to=Visibility("dave", ("sre",))))}

@@ -49,8 +49,10 @@ def test_tokens_create_list_revoke_and_migrate(tmp_path: Path) -> None:
     first = as_json(jeeves("migrate", "--json", env=env))
     assert first["schema_versions"][-1] >= 3 and first["applied_now"] == first["schema_versions"]
     assert as_json(jeeves("migrate", "--json", env=env))["applied_now"] == []
-    created = as_json(jeeves("tokens", "create", "--user", "alice", "--role", "responder", "--json", env=env))
+    created = as_json(jeeves("tokens", "create", "--user", "alice", "--role", "responder", "--group", "ops",
+                             "--group", "sre", "--json", env=env))
     assert created["token"].startswith("jct_") and created["role"] == "responder"
+    assert created["groups"] == ["ops", "sre"]
     plain = jeeves("tokens", "create", "--user", "bot", "--role", "agent", env=env)
     assert plain.exit_code == 0 and plain.stdout.strip().startswith("jct_")
     listed = as_json(jeeves("tokens", "list", "--json", env=env))

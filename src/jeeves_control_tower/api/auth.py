@@ -11,6 +11,8 @@ from fastapi.openapi.utils import get_openapi
 
 from jeeves_protocols import FlowInterrupt, InterruptNotFoundError
 
+from ..services import Visibility
+from ..services.approvals import may_answer
 from ..tokens import Role, TokenRegistry
 from .errors import ApiError
 
@@ -23,6 +25,7 @@ __all__ = [
     "still_valid",
     "require",
     "ensure_visible",
+    "visibility",
     "RateLimiter",
 ]
 
@@ -33,9 +36,13 @@ class Principal:
     role: Role
     #: The token the caller presented (None: made in process, not from a token).
     token_id: Optional[str] = None
+    #: The groups the token's user answers for.
+    groups: frozenset[str] = frozenset()
 
     def sees(self, interrupt: FlowInterrupt) -> bool:
-        return self.role is not Role.RESPONDER or interrupt.user_id == self.user_id
+        """A responder sees the interrupts they may answer: theirs, and those naming them or one
+        of their groups as responders; agents and admins see all."""
+        return self.role is not Role.RESPONDER or may_answer(interrupt, self.user_id, self.groups)
 
 
 class RateLimiter:
@@ -85,7 +92,7 @@ async def authenticate(request: Request, *, allow_query: bool = False) -> Princi
     limiter: Optional[RateLimiter] = request.app.state.rate_limiter
     if limiter is not None and not limiter.allow(record.id):
         raise ApiError(429, "rate_limited", "too many requests; slow down", {"Retry-After": "1"})
-    principal = Principal(record.user_id, record.role, record.id)
+    principal = Principal(record.user_id, record.role, record.id, frozenset(record.groups))
     request.state.principal = principal
     return principal
 
@@ -135,6 +142,14 @@ def allow(*roles: Role) -> Any:
         require(await authenticate(request), *roles)
 
     return Depends(check)
+
+
+def visibility(principal: Principal) -> Optional[Visibility]:
+    """What a listing or an event stream shows `principal`: a responder, what they may answer;
+    others (None), everything."""
+    if principal.role is not Role.RESPONDER:
+        return None
+    return Visibility(principal.user_id, tuple(sorted(principal.groups)))
 
 
 def ensure_visible(

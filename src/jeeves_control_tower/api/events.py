@@ -28,6 +28,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Optional
 
@@ -37,8 +38,7 @@ from fastapi.responses import StreamingResponse
 from jeeves_protocols import FlowInterrupt, InterruptStatus, InvalidInterruptError, StoreError
 
 from ..services import EventQuery, InterruptEvent, InterruptQuery, InterruptService
-from ..tokens import Role
-from .auth import Principal, authenticate, authenticated_stream, still_valid
+from .auth import Principal, authenticate, authenticated_stream, still_valid, visibility
 from .errors import RETRY_AFTER_SECONDS
 from .models import id_query, problems
 
@@ -104,6 +104,7 @@ async def pending_now(service: InterruptService, query: EventQuery) -> AsyncIter
     while True:
         page = await service.list_interrupts(InterruptQuery(
             user_id=query.user_id, session_id=query.session_id, status=InterruptStatus.PENDING,
+            visible_to=query.visible_to,
             before=before, limit=_SNAPSHOT_PAGE,
         ))
         for interrupt in page:
@@ -162,7 +163,7 @@ async def stream_events(
                     return
                 next_check = time.monotonic() + reauth
             woken.clear()
-            page = EventQuery(after, query.user_id, query.session_id, query.limit)
+            page = replace(query, after_seq=after)
             try:
                 batch = await service.events(page)
             except StoreError:
@@ -197,7 +198,7 @@ async def stream_events(
 async def events(
     request: Request,
     session_id: Optional[str] = id_query("Only this session's events."),
-    user_id: Optional[str] = id_query("Only this user's events (a responder: always their own)."),
+    user_id: Optional[str] = id_query("Only this user's events (a responder: within what they may answer)."),
     last_event_id: Optional[int] = Query(
         default=None,
         ge=0,
@@ -217,8 +218,6 @@ async def events(
 ) -> StreamingResponse:
     del access_token  # read by authenticate() from the query string
     principal = await authenticate(request, allow_query=True)
-    if principal.role is Role.RESPONDER:
-        user_id = principal.user_id
     # The declared ints bound them for the document; parse_event_id also refuses what pydantic's
     # int would take (" 5", "+5", "5_0"). Precedence: the header, ?last_event_id=, then ?since=.
     del last_event_id, since
@@ -234,7 +233,7 @@ async def events(
     snapshot = start is None
     if start is None:  # fixed before the response starts: whatever commits after the 200 follows
         start = await service.journal_position()
-    query = EventQuery(start, user_id, session_id)
+    query = EventQuery(start, user_id, session_id, visible_to=visibility(principal))
     body = stream_events(
         service,
         request.app.state.events,

@@ -110,6 +110,18 @@ MAX_TTL_SECONDS = check.MAX_TTL_SECONDS
 #: A delay in seconds: at least a microsecond (the finest a time can be), at most the ttl bound.
 _Delay = Annotated[float, Field(strict=True, ge=0.000001, le=MAX_TTL_SECONDS, allow_inf_nan=False)]
 
+_ResponderId = Annotated[
+    str, StringConstraints(min_length=1, max_length=check.MAX_ID_LENGTH, pattern=ID_PATTERN)
+]
+
+
+class Responders(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[_ResponderId] = Field(default_factory=list, max_length=100)
+    groups: list[_ResponderId] = Field(default_factory=list, max_length=100)
+
+
 #: The kinds whose expiry can only expire them: on_expire reject/approve needs an action to judge.
 _EXPIRE_ONLY_KINDS = [
     kind.value
@@ -158,6 +170,10 @@ class CreateInterrupt(BaseModel):
     )
     response_schema: Data = _data(
         "A JSON Schema the answer's `data` must match (edit-and-approve: the edited action)."
+    )
+    responders: Optional[Responders] = Field(
+        default=None,
+        description="Who else may answer (and sees it): users, and the groups of their tokens.",
     )
     remind_after_seconds: Optional[Annotated[list[_Delay], Field(max_length=10)]] = Field(
         default=None,

@@ -22,7 +22,7 @@ from jeeves_protocols.interrupts import format_time, parse_time
 
 from ..services import InterruptQuery, InterruptService
 from ..tokens import Role
-from .auth import Principal, allow, authenticate, authenticated, ensure_visible
+from .auth import Principal, allow, authenticate, authenticated, ensure_visible, visibility
 from .errors import RETRY_AFTER_SECONDS, ApiError
 from .models import (
     CancelBody,
@@ -125,6 +125,7 @@ async def create_interrupt(body: CreateInterrupt, request: Request) -> JSONRespo
         on_expire=body.on_expire,
         forbid_self_approval=body.forbid_self_approval,
         response_schema=body.response_schema,
+        responders=body.responders.model_dump() if body.responders is not None else None,
         remind_after=(
             [timedelta(seconds=seconds) for seconds in body.remind_after_seconds]
             if body.remind_after_seconds is not None
@@ -174,14 +175,16 @@ async def list_interrupts(
     ),
 ) -> dict[str, Any]:
     principal = await authenticate(request)
-    if principal.role is Role.RESPONDER:
-        user_id = principal.user_id  # a responder lists only their own, whatever they ask for
+    # A responder lists only what they may answer (theirs, or naming them or their groups).
+    visible_to = visibility(principal)
     service = _service(request)
     # One extra row tells whether another page exists without a count query.
     before = decode_cursor(cursor) if cursor is not None else None
     position = await service.journal_position()  # before the read: a change during it is after
     found = await service.list_interrupts(
-        InterruptQuery(user_id, session_id, request_id, kind, status, before, limit + 1)
+        InterruptQuery(
+            user_id, session_id, request_id, kind, status, before, limit + 1, visible_to=visible_to
+        )
     )
     page = found[:limit]
     return {
@@ -249,7 +252,9 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSO
     # A responder answers as themselves (the service checks it is their interrupt, atomically);
     # an admin may answer anyone's, recorded under the admin's own id.
     as_user = principal.user_id if principal.role is Role.RESPONDER else None
-    resolved = await _service(request).respond_or_raise(interrupt_id, answer, as_user)
+    resolved = await _service(request).respond_or_raise(
+        interrupt_id, answer, as_user, groups=principal.groups
+    )
     request.app.state.events.wake()
     return _json(resolved)
 

@@ -7,19 +7,24 @@ within the token cache's bound (tokens.CACHE_SECONDS).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from jeeves_protocols import InterruptNotFoundError
 
 from ..services import validation as check
-from ..tokens import Role, TokenRegistry
+from ..tokens import MAX_GROUPS, Role, TokenRegistry
 from .auth import allow, authenticated
 from .models import ID_PATTERN, problems
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"], dependencies=[Depends(authenticated), allow()])
+
+
+_GroupName = Annotated[
+    str, StringConstraints(min_length=1, max_length=check.MAX_ID_LENGTH, pattern=ID_PATTERN)
+]
 
 
 class CreateToken(BaseModel):
@@ -30,6 +35,10 @@ class CreateToken(BaseModel):
         description="The user the token acts as (a responder sees and answers only this user's interrupts).",
     )
     role: Role
+    groups: list[_GroupName] = Field(
+        default_factory=list, max_length=MAX_GROUPS,
+        description="Groups the user answers for (an interrupt's responders.groups).",
+    )
 
 
 class TokenOut(BaseModel):
@@ -38,6 +47,7 @@ class TokenOut(BaseModel):
     role: Role
     created_at: str
     revoked_at: Optional[str] = None
+    groups: list[str] = Field(default_factory=list)
 
 
 class CreatedToken(TokenOut):
@@ -52,7 +62,7 @@ def _registry(request: Request) -> TokenRegistry:
 @router.post("", status_code=201, response_model=CreatedToken, operation_id="create_token",
              responses=problems(403))
 async def create_token(body: CreateToken, request: Request) -> dict[str, Any]:
-    secret, record = await _registry(request).create(body.user_id, body.role)
+    secret, record = await _registry(request).create(body.user_id, body.role, body.groups)
     return {"token": secret, **record.to_dict()}
 
 

@@ -3,7 +3,7 @@
 from jeeves_protocols import DEFAULT_INTERRUPT_CONFIGS, InterruptConfig
 
 from ..store.base import InterruptEvent
-from ..store.listing import EventQuery, InterruptQuery
+from ..store.listing import EventQuery, InterruptQuery, Visibility
 from .interrupt_service import InterruptService
 
 __all__ = [
@@ -13,4 +13,5 @@ __all__ = [
     "InterruptEvent",
     "InterruptQuery",
     "InterruptService",
+    "Visibility",
 ]

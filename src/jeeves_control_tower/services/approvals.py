@@ -25,6 +25,7 @@ from jeeves_protocols import (
     InterruptStatus,
     InvalidInterruptError,
     Resolution,
+    ResponderMismatchError,
     SelfApprovalError,
 )
 from jeeves_protocols.interrupts import format_time
@@ -42,6 +43,8 @@ __all__ = [
     "approves",
     "approves_an_action",
     "hash_action",
+    "may_answer",
+    "require_responders",
     "build_policy",
     "check_answer",
     "check_config",
@@ -75,6 +78,8 @@ class ApprovalRules(TypedDict, total=False):
     response_schema: Optional[dict[str, Any]]
     #: Times after creation to announce a still-pending interrupt again ("interrupt.reminder").
     remind_after: Optional[list[timedelta]]
+    #: Who else may answer: {"users": [...], "groups": [...]} (token groups).
+    responders: Optional[dict[str, list[str]]]
 
 
 def approves_an_action(kind: InterruptKind) -> bool:
@@ -135,6 +140,7 @@ def build_policy(
     response_schema: Optional[Mapping[str, Any]] = None,
     remind_after: Optional[Sequence[timedelta]] = None,
     created_at: Optional[datetime] = None,
+    responders: Optional[Mapping[str, Any]] = None,
 ) -> dict[str, Any]:
     """The policy an interrupt is created with: the kind's config, overridden per interrupt.
     Only rules that differ from the seed's behaviour are kept (none: an empty policy)."""
@@ -159,6 +165,13 @@ def build_policy(
         policy["forbid_self_approval"] = True
     if response_schema is not None:  # checked by the caller (schemas.require_schema: it may be slow)
         policy["response_schema"] = dict(response_schema)
+    chosen = require_responders(responders) if responders is not None else None
+    if chosen is not None and (chosen["users"] or chosen["groups"]):  # naming nobody changes nothing
+        policy["responders"] = chosen
+        # One row per principal in the responders table (store/queries: written with the interrupt).
+        policy["principals"] = [
+            *(f"user:{name}" for name in chosen["users"]), *(f"group:{name}" for name in chosen["groups"])
+        ]
     reminders = (
         config.remind_after if remind_after is None else require_reminders(remind_after, "remind_after")
     )
@@ -171,6 +184,37 @@ def build_policy(
 
 #: The most reminders one interrupt may have.
 MAX_REMINDERS = 10
+#: The most users, and the most groups, an interrupt may name as responders.
+MAX_RESPONDERS = 100
+
+
+def require_responders(value: Any) -> dict[str, list[str]]:
+    """`responders` as {"users": [...], "groups": [...]}: ids, distinct and sorted."""
+    if not isinstance(value, Mapping) or not set(value) <= {"users", "groups"}:
+        raise InvalidInterruptError(
+            'responders must be {"users": [...], "groups": [...]}', field="responders"
+        )
+    chosen: dict[str, list[str]] = {}
+    for key in ("users", "groups"):
+        names = value.get(key) or []
+        listed = isinstance(names, Sequence) and not isinstance(names, (str, bytes))
+        if not listed or len(names) > MAX_RESPONDERS:
+            raise InvalidInterruptError(
+                f"responders.{key} must be a list of at most {MAX_RESPONDERS} ids", field=f"responders.{key}"
+            )
+        chosen[key] = sorted({check.require_id(name, f"responders.{key}") for name in names})
+    return chosen
+
+
+def may_answer(interrupt: FlowInterrupt, user_id: str, groups: frozenset[str] = frozenset()) -> bool:
+    """Whether `user_id` (in `groups`) may answer: it is their interrupt, or its responders name
+    them or one of their groups."""
+    if interrupt.user_id == user_id:
+        return True
+    responders = interrupt.policy.get("responders") if interrupt.policy else None
+    if not isinstance(responders, Mapping):
+        return False
+    return user_id in responders.get("users", ()) or not groups.isdisjoint(responders.get("groups", ()))
 
 
 def require_reminders(value: Any, name: str) -> list[timedelta]:
@@ -189,10 +233,18 @@ def require_reminders(value: Any, name: str) -> list[timedelta]:
     return sorted(set(value))
 
 
-def check_answer(interrupt: FlowInterrupt, response: InterruptResponse) -> None:
-    """Raise why `interrupt`'s policy refuses `response` (SelfApprovalError, or
-    InvalidResponseError naming the failing path); return if it admits it."""
+def check_answer(
+    interrupt: FlowInterrupt,
+    response: InterruptResponse,
+    responder: Optional[str] = None,
+    groups: frozenset[str] = frozenset(),
+) -> None:
+    """Raise why `interrupt`'s policy refuses `response` from `responder` (None: not restricted)
+    in `groups` (ResponderMismatchError, SelfApprovalError, or InvalidResponseError naming the
+    failing path); return if it admits it."""
     policy = interrupt.policy
+    if responder is not None and "responders" in policy and not may_answer(interrupt, responder, groups):
+        raise ResponderMismatchError(interrupt.id, responder)
     if policy.get("forbid_self_approval") and (
         response.responder_id is None or response.responder_id == interrupt.created_by
     ):

@@ -35,6 +35,7 @@ class InterruptCreationHelpers:
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
         remind_after: Optional[List[timedelta]] = None,
+        responders: Optional[Dict[str, List[str]]] = None,
     ) -> FlowInterrupt:
         raise NotImplementedError
 

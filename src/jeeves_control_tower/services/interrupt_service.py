@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Dict, List, Optional
@@ -222,6 +222,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
         remind_after: Optional[List[timedelta]] = None,
+        responders: Optional[Dict[str, List[str]]] = None,
     ) -> FlowInterrupt:
         """Create, store and announce an interrupt.
 
@@ -237,7 +238,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             kind, request_id, user_id, session_id, envelope_id, question, message, data, ttl,
             idempotency_key=idempotency_key, created_by=created_by, on_expire=on_expire,
             forbid_self_approval=forbid_self_approval, response_schema=response_schema,
-            remind_after=remind_after,
+            remind_after=remind_after, responders=responders,
         )
         return interrupt
 
@@ -259,6 +260,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         forbid_self_approval: Optional[bool] = None,
         response_schema: Optional[Dict[str, Any]] = None,
         remind_after: Optional[List[timedelta]] = None,
+        responders: Optional[Dict[str, List[str]]] = None,
     ) -> tuple[FlowInterrupt, bool]:
         """`create_interrupt`, and whether it created the interrupt (False: an idempotent replay
         returned the one the key already made)."""
@@ -290,7 +292,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         # Built only when asked for: an interrupt with no rules pays nothing for them.
         if (
             on_expire is not None or forbid_self_approval is not None or response_schema is not None
-            or remind_after is not None
+            or remind_after is not None or responders is not None
         ) or (self._kinds_with_rules and kind in self._kinds_with_rules):
             if response_schema is not None:  # off the loop: a check of a large schema takes a while
                 response_schema = await schemas.in_schema_thread(schemas.require_schema, response_schema)
@@ -303,6 +305,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
                 response_schema=response_schema,
                 remind_after=remind_after,
                 created_at=now,
+                responders=responders,
             )
         if self.otel_adapter is not None:
             interrupt.trace_id, interrupt.span_id = self._trace_ids(interrupt.request_id)
@@ -411,9 +414,12 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         interrupt_id: str,
         response: InterruptResponse,
         user_id: Optional[str] = None,
+        *,
+        groups: Optional[Collection[str]] = None,
     ) -> FlowInterrupt:
         """Resolve the interrupt, or raise why not: InterruptNotFoundError, InterruptNotPendingError
-        (InterruptExpiredError), ResponderMismatchError or InvalidResponseError."""
+        (InterruptExpiredError), ResponderMismatchError or InvalidResponseError. `user_id` may
+        answer if it is the interrupt's user, or its responders name them or one of `groups`."""
         check.check_response_types(response)
         responder = check.optional_id(user_id, "user_id")
         now = self._now()
@@ -431,7 +437,7 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
             received.action_hash = approvals.answer_hash(received)
         guard = Guard(responder_id=responder, kinds=self._kinds_answered_by(received))
         finish = Finish(InterruptStatus.RESOLVED, now, response=received)
-        return await self._finish(interrupt_id, finish, guard)
+        return await self._finish(interrupt_id, finish, guard, frozenset(groups) if groups else frozenset())
 
     def _kinds_answered_by(self, response: InterruptResponse) -> frozenset[InterruptKind]:
         """The kinds whose config accepts a response with these fields given. Only which fields
@@ -664,7 +670,9 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _finish(self, interrupt_id: str, finish: Finish, guard: Guard) -> FlowInterrupt:
+    async def _finish(
+        self, interrupt_id: str, finish: Finish, guard: Guard, groups: frozenset[str] = frozenset()
+    ) -> FlowInterrupt:
         if not check.could_be_stored(interrupt_id):  # a store would refuse to bind it; none holds it
             raise InterruptNotFoundError(interrupt_id)
         if not self._opened:
@@ -674,17 +682,22 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         started = time.time_ns()
         outcome = await self.store.finish(interrupt_id, finish, guard)
         if not outcome.changed and _policy_to_check(outcome.interrupt, finish, guard):
-            assert outcome.interrupt is not None and finish.response is not None
+            current, response = outcome.interrupt, finish.response
+            assert current is not None and response is not None
             try:
-                if "response_schema" in outcome.interrupt.policy:  # off the loop: see services/schemas.py
-                    await schemas.in_schema_thread(approvals.check_answer, outcome.interrupt, finish.response)
+                if "response_schema" in current.policy:  # off the loop: see services/schemas.py
+                    await schemas.in_schema_thread(
+                        approvals.check_answer, current, response, guard.responder_id, groups
+                    )
                 else:
-                    approvals.check_answer(outcome.interrupt, finish.response)
+                    approvals.check_answer(current, response, guard.responder_id, groups)
             except InterruptError as refused:
                 span_name = _SPAN_NAMES[finish.status]
                 with self._span(span_name, None, interrupt_id=interrupt_id, start_time=started):
                     raise refused from None
-            checked = Guard(guard.responder_id, guard.kinds, policy_checked=True)
+            # Responders beyond its user were checked above: the store's user check would refuse them.
+            responder = None if "responders" in current.policy else guard.responder_id
+            checked = Guard(responder, guard.kinds, policy_checked=True)
             outcome = await self.store.finish(interrupt_id, finish, checked)
         if outcome.changed:
             interrupt = outcome.interrupt
@@ -849,7 +862,12 @@ def _policy_to_check(current: Optional[FlowInterrupt], finish: Finish, guard: Gu
         and finish.response is not None
         and current.status is InterruptStatus.PENDING
         and not current.is_due(finish.at)
-        and guard.admits(current.user_id, current.kind, has_policy=False)
+        and guard.admits(
+            # With responders beyond its user, who may answer is the policy's to say.
+            (guard.responder_id or current.user_id) if "responders" in current.policy else current.user_id,
+            current.kind,
+            has_policy=False,
+        )
     )
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "EVENTS_TABLE",
     "MIGRATIONS_TABLE",
     "TOKENS_TABLE",
+    "RESPONDERS_TABLE",
     "WEBHOOK_SUBSCRIPTIONS_TABLE",
     "WEBHOOK_DELIVERIES_TABLE",
     "WEBHOOK_ATTEMPTS_TABLE",
@@ -25,6 +26,8 @@ INTERRUPTS_TABLE = "jeeves_interrupts"
 EVENTS_TABLE = "jeeves_interrupt_events"
 MIGRATIONS_TABLE = "jeeves_schema_migrations"
 TOKENS_TABLE = "jeeves_api_tokens"
+#: Who may answer an interrupt beyond its user ("user:<id>", "group:<name>").
+RESPONDERS_TABLE = "jeeves_interrupt_responders"
 WEBHOOK_SUBSCRIPTIONS_TABLE = "jeeves_webhook_subscriptions"
 WEBHOOK_DELIVERIES_TABLE = "jeeves_webhook_deliveries"
 WEBHOOK_ATTEMPTS_TABLE = "jeeves_webhook_attempts"
@@ -35,6 +38,7 @@ TABLES = frozenset({
     EVENTS_TABLE,
     MIGRATIONS_TABLE,
     TOKENS_TABLE,
+    RESPONDERS_TABLE,
     WEBHOOK_SUBSCRIPTIONS_TABLE,
     WEBHOOK_DELIVERIES_TABLE,
     WEBHOOK_ATTEMPTS_TABLE,

@@ -8,6 +8,7 @@ never from the caller; values always travel as parameters.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import Enum
@@ -15,7 +16,7 @@ from typing import Any, Optional, Protocol
 
 from jeeves_protocols import InterruptKind, InterruptStatus
 
-__all__ = ["InterruptQuery", "EventQuery", "list_statement", "events_statement"]
+__all__ = ["InterruptQuery", "EventQuery", "Visibility", "list_statement", "events_statement"]
 
 class Filterable(Protocol):
     """What the filters below read: a FlowInterrupt, or a store's lighter view of one (kind and
@@ -33,6 +34,42 @@ class Filterable(Protocol):
     def created_at(self) -> datetime: ...
     @property
     def expires_at(self) -> Optional[datetime]: ...
+    @property
+    def policy(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    """What a responder may see: their own interrupts, and those whose responders name them or
+    one of their groups."""
+
+    user_id: str
+    groups: tuple[str, ...] = ()
+
+    @property
+    def principals(self) -> list[str]:
+        return [f"user:{self.user_id}", *(f"group:{group}" for group in self.groups)]
+
+    def admits(self, interrupt: Filterable) -> bool:
+        if interrupt.user_id == self.user_id:
+            return True
+        policy = interrupt.policy  # a dict, or (a store's record) its JSON text
+        if not policy:
+            return False
+        named = (json.loads(policy) if isinstance(policy, str) else policy).get("principals", ())
+        return not set(self.principals).isdisjoint(named)
+
+    def condition(self, params: dict[str, Any], user_column: str, id_column: str) -> str:
+        """The SQL test (its values added to `params`): by the user index, or the responders table."""
+        params["visible_user"] = self.user_id
+        names = []
+        for position, principal in enumerate(self.principals):
+            params[f"principal{position}"] = principal
+            names.append(f":principal{position}")
+        return (
+            f"({user_column} = :visible_user OR {id_column} IN (SELECT interrupt_id FROM "
+            f"jeeves_interrupt_responders WHERE principal IN ({', '.join(names)})))"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +87,15 @@ class InterruptQuery:
     before: Optional[tuple[datetime, str]] = None
     limit: int = 50
     now: Optional[datetime] = None
+    #: Only what this responder may see (None: everything).
+    visible_to: Optional[Visibility] = None
 
     def equalities(self) -> list[tuple[str, Any]]:
         """(column, value) for each equality filter given."""
         out: list[tuple[str, Any]] = []
         for field in fields(self):
             value = getattr(self, field.name)
-            if value is None or field.name in ("limit", "before", "now"):
+            if value is None or field.name in ("limit", "before", "now", "visible_to"):
                 continue
             out.append((field.name, value.value if isinstance(value, Enum) else value))
         return out
@@ -74,6 +113,8 @@ class InterruptQuery:
         due_after = self.due_excluded_after
         if due_after is not None and interrupt.expires_at is not None and interrupt.expires_at <= due_after:
             return False
+        if self.visible_to is not None and not self.visible_to.admits(interrupt):
+            return False
         return self.before is None or (interrupt.created_at, interrupt.id) < self.before
 
 
@@ -88,6 +129,8 @@ class EventQuery:
     limit: int = 500
     request_id: Optional[str] = None
     interrupt_id: Optional[str] = None
+    #: Only what this responder may see (None: everything).
+    visible_to: Optional[Visibility] = None
 
     def admits(self, interrupt: Filterable) -> bool:
         return (
@@ -95,6 +138,7 @@ class EventQuery:
             and (self.session_id is None or interrupt.session_id == self.session_id)
             and (self.request_id is None or interrupt.request_id == self.request_id)
             and (self.interrupt_id is None or interrupt.id == self.interrupt_id)
+            and (self.visible_to is None or self.visible_to.admits(interrupt))
         )
 
 
@@ -114,6 +158,8 @@ def list_statement(
             continue
         params[column] = value
         tests.append(f"{column} = :{column}")
+    if query.visible_to is not None:
+        tests.append(query.visible_to.condition(params, "user_id", "id"))
     due_after = query.due_excluded_after
     if due_after is not None:
         params["now"] = due_after
@@ -140,6 +186,8 @@ def events_statement(query: EventQuery, select: str) -> tuple[str, dict[str, Any
         if value is not None:
             tests.append(f"e.{column} = :{column}")
             params[column] = value
+    if query.visible_to is not None:
+        tests.append(query.visible_to.condition(params, "e.user_id", "e.interrupt_id"))
     if query.request_id is not None:
         # Through the interrupts' request index and the journal's (interrupt_id, sequence) one:
         # an index of the journal by request would cost a page on every transition.

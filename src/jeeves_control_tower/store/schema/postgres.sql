@@ -17,7 +17,8 @@ CREATE TABLE jeeves_api_tokens (
     user_id text NOT NULL,
     role text NOT NULL,
     created_at text NOT NULL,
-    revoked_at text
+    revoked_at text,
+    groups text DEFAULT '[]'::text NOT NULL
 );
 
 CREATE TABLE jeeves_interrupt_events (
@@ -41,6 +42,11 @@ CREATE SEQUENCE jeeves_interrupt_events_seq
     CACHE 1;
 
 ALTER SEQUENCE jeeves_interrupt_events_seq OWNED BY jeeves_interrupt_events.seq;
+
+CREATE TABLE jeeves_interrupt_responders (
+    principal text NOT NULL,
+    interrupt_id text NOT NULL
+);
 
 CREATE TABLE jeeves_interrupts (
     id text NOT NULL,
@@ -127,6 +133,9 @@ ALTER TABLE ONLY jeeves_interrupt_events
 
 ALTER TABLE ONLY jeeves_interrupt_events
     ADD CONSTRAINT jeeves_interrupt_events_pkey PRIMARY KEY (seq);
+
+ALTER TABLE ONLY jeeves_interrupt_responders
+    ADD CONSTRAINT jeeves_interrupt_responders_pkey PRIMARY KEY (principal, interrupt_id);
 
 ALTER TABLE ONLY jeeves_interrupts
     ADD CONSTRAINT jeeves_interrupts_pkey PRIMARY KEY (id);

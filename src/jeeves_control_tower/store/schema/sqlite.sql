@@ -9,7 +9,7 @@ CREATE TABLE jeeves_api_tokens (
     role        TEXT NOT NULL,
     created_at  TEXT NOT NULL,
     revoked_at  TEXT
-);
+, groups TEXT NOT NULL DEFAULT '[]');
 
 CREATE TABLE "jeeves_interrupt_events" (
     seq          INTEGER PRIMARY KEY,
@@ -22,6 +22,12 @@ CREATE TABLE "jeeves_interrupt_events" (
     payload      TEXT,
     created_at   TEXT NOT NULL,
     UNIQUE (interrupt_id, sequence)
+);
+
+CREATE TABLE jeeves_interrupt_responders (
+    principal    TEXT NOT NULL,
+    interrupt_id TEXT NOT NULL,
+    PRIMARY KEY (principal, interrupt_id)
 );
 
 CREATE TABLE jeeves_interrupts (

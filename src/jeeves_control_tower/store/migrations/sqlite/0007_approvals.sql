@@ -15,3 +15,12 @@ ALTER TABLE jeeves_interrupts ADD COLUMN next_reminder_at TEXT;
 ALTER TABLE jeeves_interrupts ADD COLUMN reminders_sent INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jeeves_interrupts_pending_reminder
     ON jeeves_interrupts (next_reminder_at) WHERE status = 'pending' AND next_reminder_at IS NOT NULL;
+-- Who may answer beyond an interrupt's user: "user:<id>" and "group:<name>" per interrupt, so a
+-- responder's listing and event stream find theirs by index (the principal comes first).
+CREATE TABLE jeeves_interrupt_responders (
+    principal    TEXT NOT NULL,
+    interrupt_id TEXT NOT NULL,
+    PRIMARY KEY (principal, interrupt_id)
+);
+-- A token's groups, as a JSON array: its user answers for them.
+ALTER TABLE jeeves_api_tokens ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';

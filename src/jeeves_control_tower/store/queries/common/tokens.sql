@@ -3,8 +3,8 @@
 -- object too.
 
 -- name: insert_token
-INSERT INTO jeeves_api_tokens (id, token_hash, user_id, role, created_at)
-VALUES (:id, :token_hash, :user_id, :role, :created_at) RETURNING id;
+INSERT INTO jeeves_api_tokens (id, token_hash, user_id, role, created_at, groups)
+VALUES (:id, :token_hash, :user_id, :role, :created_at, :groups) RETURNING id;
 
 -- name: token_by_hash
 SELECT * FROM jeeves_api_tokens WHERE token_hash = :token_hash;

@@ -19,6 +19,11 @@ WITH inserted AS (
     INSERT INTO jeeves_interrupt_events (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
     SELECT id, :event_type, 1, request_id, user_id, session_id, to_jsonb(inserted), created_at FROM inserted
+), responders AS (
+    -- Who may answer beyond its user: a row per principal of its policy (none for most).
+    INSERT INTO jeeves_interrupt_responders (principal, interrupt_id)
+    SELECT principal, inserted.id
+      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'principals') AS principal
 )
 SELECT id FROM inserted;
 
@@ -52,6 +57,10 @@ WITH batch AS (
            to_jsonb(inserted), inserted.created_at
       FROM inserted JOIN batch ON batch.id = inserted.id
      ORDER BY batch.position
+), responders AS (
+    INSERT INTO jeeves_interrupt_responders (principal, interrupt_id)
+    SELECT principal, inserted.id
+      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'principals') AS principal
 )
 SELECT id FROM inserted;
 

@@ -23,6 +23,11 @@ VALUES (
     CASE WHEN :policy IS NOT NULL THEN json_extract(:policy, '$.reminders_at[0]') END)
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
+-- name: insert_responders
+-- Who may answer the interrupt :id beyond its user: a row per principal of its policy.
+INSERT INTO jeeves_interrupt_responders (principal, interrupt_id)
+SELECT value, :id FROM json_each(:policy, '$.principals');
+
 -- name: journal_interrupt
 -- The journal row carries no snapshot of the interrupt: it is read back through event_payload
 -- (a snapshot per row was ~600 bytes of JSON built on every transition, about one 1 KiB page).
