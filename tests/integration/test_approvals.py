@@ -555,3 +555,18 @@ async def test_a_responder_lists_and_streams_what_they_may_answer(harness: Harne
     events = await harness.service.events(EventQuery(visible_to=carol_in_ops))
     assert {e.interrupt_id for e in events} == {for_ops.id, for_carol.id}
     assert hidden.id not in {i.id for i in await harness.service.list_interrupts(InterruptQuery(visible_to=Visibility("dave", ("sre",))))}
+
+
+async def test_reminders_due_together_make_one(harness: Harness) -> None:
+    """After a sweep was late (an outage), what fell due meanwhile goes out once, not as a
+    backlog; the next still ahead keeps its time."""
+    created = await harness.service.create_clarification(
+        "r", "alice", "s", "q?", remind_after=[timedelta(minutes=m) for m in (5, 6, 7, 30)]
+    )
+    harness.clock.advance(minutes=8)
+    assert await harness.service.remind_pending() == 1
+    assert await harness.service.remind_pending() == 0
+    harness.clock.advance(minutes=23)
+    assert await harness.service.remind_pending() == 1
+    types = [e.type for e in await harness.service.get_history(created.id)]
+    assert types.count("interrupt.reminder") == 2

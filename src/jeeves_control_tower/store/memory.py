@@ -286,8 +286,10 @@ class MemoryStore(ListenerSet):
             interim = self._interim[interrupt_id] = self._interim.get(interrupt_id, 0) + 1
             self._journal_append(record, REMINDER_EVENT, INTERIM_SEQUENCE + interim, now)
             reminders = json.loads(record[_POLICY])["reminders_at"]
-            if which + 1 < len(reminders):
-                heapq.heappush(heap, (_reminder_time(reminders, which + 1), interrupt_id, which + 1))
+            ahead = (n for n in range(which + 1, len(reminders)) if _reminder_time(reminders, n) > now)
+            upcoming = next(ahead, None)
+            if upcoming is not None:  # reminders due together make one
+                heapq.heappush(heap, (_reminder_time(reminders, upcoming), interrupt_id, upcoming))
             reminded.append(_snapshot(record))
         self._announce(interrupt.id for interrupt in reminded)
         return reminded

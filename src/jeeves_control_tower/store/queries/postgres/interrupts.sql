@@ -194,10 +194,13 @@ WITH due AS (
      LIMIT :limit
        FOR UPDATE SKIP LOCKED
 ), reminded AS (
+    -- Reminders due together (say after an outage) make one; the next is the first still ahead.
     UPDATE jeeves_interrupts AS i
-       SET reminders_sent = i.reminders_sent + 1,
+       SET reminders_sent = (SELECT count(*) FROM jsonb_array_elements_text(i.policy -> 'reminders_at') AS r
+                              WHERE r::timestamptz <= :now),
            interim_events = i.interim_events + 1,
-           next_reminder_at = (i.policy -> 'reminders_at' ->> (i.reminders_sent + 1))::timestamptz
+           next_reminder_at = (SELECT min(r::timestamptz) FROM jsonb_array_elements_text(i.policy -> 'reminders_at') AS r
+                                WHERE r::timestamptz > :now)
       FROM due
      WHERE i.ctid = due.ctid AND i.status = 'pending'
     RETURNING i.*

@@ -161,12 +161,13 @@ UPDATE jeeves_interrupts
 RETURNING *;
 
 -- name: remind_due
--- Up to :limit pending, not yet due interrupts whose next reminder is due: each counts it sent and
--- moves on to its next (NULL: none left). The caller journals them in the same transaction.
+-- Up to :limit pending, not yet due interrupts whose next reminder is due: each is reminded once
+-- (reminders due together, say after an outage, make one), counts them sent and moves on to the
+-- first still ahead (NULL: none left). The caller journals them in the same transaction.
 UPDATE jeeves_interrupts
-   SET reminders_sent = reminders_sent + 1,
+   SET reminders_sent = (SELECT count(*) FROM json_each(policy, '$.reminders_at') WHERE value <= :now),
        interim_events = interim_events + 1,
-       next_reminder_at = json_extract(policy, '$.reminders_at[' || (reminders_sent + 1) || ']')
+       next_reminder_at = (SELECT min(value) FROM json_each(policy, '$.reminders_at') WHERE value > :now)
  WHERE id IN (SELECT id FROM jeeves_interrupts
                INDEXED BY jeeves_interrupts_pending_reminder
                WHERE status = 'pending' AND next_reminder_at IS NOT NULL AND next_reminder_at <= :now
