@@ -528,3 +528,31 @@ async def test_an_admin_sees_who_waits_on_what(api: Api, browser: Browser) -> No
     await page.screenshot(path=str(OUTPUT / "inbox-who-waits.png"), full_page=True)
     assert errors == []
     await context.close()
+
+
+async def test_a_group_member_gets_the_groups_interrupts_live(api: Api, browser: Browser) -> None:
+    """An interrupt for bob that names the ops group reaches carol (in ops) live and she answers
+    it; dave (in finance) never sees it."""
+    carol_secret, _ = await api.tokens.create("carol", "responder", ["ops"])
+    dave_secret, _ = await api.tokens.create("dave", "responder", ["finance"])
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    carol, dave = await context.new_page(), await context.new_page()
+    await sign_in(carol, api, carol_secret)
+    await sign_in(dave, api, dave_secret)
+    for page in (carol, dave):
+        await expect(page.locator("#live-state")).to_have_text("live")
+    asked = await api.client("agent").post("/v1/interrupts", json={
+        "kind": "confirmation", "request_id": "grp", "user_id": "bob", "session_id": "sess-grp",
+        "message": "Fail over the database?", "responders": {"groups": ["ops"]},
+    })
+    assert asked.status_code == 201, asked.text
+    interrupt_id = asked.json()["id"]
+    theirs = card(carol, interrupt_id)
+    await expect(theirs).to_be_visible()
+    await theirs.get_by_role("button", name="Approve").click()
+    await expect(theirs).to_have_count(0)
+    answered = await fetch(api, interrupt_id)
+    assert answered["response"]["responder_id"] == "carol" and answered["response"]["via"] == "inbox"
+    await expect(dave.locator("#pending-count")).to_have_text("0")
+    assert await card(dave, interrupt_id).count() == 0
+    await context.close()
