@@ -16,20 +16,11 @@ from jeeves_protocols.interrupts import format_time
 from ..services import InterruptEvent, InterruptService
 from ..services import validation as check
 from ..tokens import Role
-from .auth import Principal, allow, authenticate, authenticated, ensure_visible
+from .auth import Principal, allow, authenticate, authenticated
 from .models import ID_PATTERN, ActionBody, ExtendBody, History, InterruptOut, PendingSummaryOut, problems
-from .routes import interrupt_out
+from .routes import interrupt_out, service_of, visible_interrupt
 
 router = APIRouter(prefix="/v1", tags=["approvals"], dependencies=[Depends(authenticated)])
-
-
-def _service(request: Request) -> InterruptService:
-    service: InterruptService = request.app.state.service
-    return service
-
-
-async def _visible_interrupt(request: Request, principal: Principal, interrupt_id: str) -> None:
-    ensure_visible(principal, await _service(request).get_interrupt(interrupt_id), interrupt_id)
 
 
 async def _on_visible(
@@ -42,8 +33,8 @@ async def _on_visible(
     """Run `operation` on an interrupt the caller may see (anyone else's is a 404, as for an
     unknown id) and answer the interrupt it returns; `changes`: wake the event streams."""
     principal = await authenticate(request)
-    await _visible_interrupt(request, principal, interrupt_id)
-    result = await operation(_service(request))
+    await visible_interrupt(request, principal, interrupt_id)
+    result = await operation(service_of(request))
     if changes:
         request.app.state.events.wake()
     return JSONResponse(interrupt_out(result))
@@ -120,8 +111,8 @@ def _history(events: list[InterruptEvent], principal: Principal) -> dict[str, An
 async def interrupt_history(interrupt_id: str, request: Request) -> dict[str, Any]:
     """Every event of the interrupt, oldest first: created, how it ended and by whom, used."""
     principal = await authenticate(request)
-    await _visible_interrupt(request, principal, interrupt_id)
-    return _history(await _service(request).get_history(interrupt_id), principal)
+    await visible_interrupt(request, principal, interrupt_id)
+    return _history(await service_of(request).get_history(interrupt_id), principal)
 
 
 @router.get(
@@ -140,7 +131,7 @@ async def run_history(
     """The events of every interrupt of a run, oldest first; a responder sees those of their
     own interrupts only."""
     principal = await authenticate(request)
-    return _history(await _service(request).get_history(request_id=request_id), principal)
+    return _history(await service_of(request).get_history(request_id=request_id), principal)
 
 
 @router.get(
@@ -152,7 +143,7 @@ async def run_history(
 async def session_history(session_id: str, request: Request) -> dict[str, Any]:
     """The events of every interrupt of a session, oldest first (a responder: their own)."""
     principal = await authenticate(request)
-    return _history(await _service(request).get_history(session_id=session_id), principal)
+    return _history(await service_of(request).get_history(session_id=session_id), principal)
 
 
 @router.get(
@@ -164,4 +155,4 @@ async def session_history(session_id: str, request: Request) -> dict[str, Any]:
 )
 async def pending_summary(request: Request) -> dict[str, Any]:
     """Who waits on what (admins): pending interrupts by kind, by addressee and by age."""
-    return (await _service(request).pending_summary()).to_dict()
+    return (await service_of(request).pending_summary()).to_dict()

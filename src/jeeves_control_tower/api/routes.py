@@ -63,7 +63,7 @@ _CREATED_LINKS = {
 }
 
 
-def _service(request: Request) -> InterruptService:
+def service_of(request: Request) -> InterruptService:
     service: InterruptService = request.app.state.service
     return service
 
@@ -112,7 +112,7 @@ async def me(request: Request) -> dict[str, str]:
 )
 async def create_interrupt(body: CreateInterrupt, request: Request) -> JSONResponse:
     principal = await authenticate(request)  # recorded as the interrupt's creator
-    interrupt, created = await _service(request).create_or_replay(
+    interrupt, created = await service_of(request).create_or_replay(
         body.kind,
         body.request_id,
         body.user_id,
@@ -177,7 +177,7 @@ async def list_interrupts(
     principal = await authenticate(request)
     # A responder lists only what they may answer (theirs, or naming them or their groups).
     visible_to = visibility(principal)
-    service = _service(request)
+    service = service_of(request)
     # One extra row tells whether another page exists without a count query.
     before = decode_cursor(cursor) if cursor is not None else None
     position = await service.journal_position()  # before the read: a change during it is after
@@ -213,8 +213,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInterruptError("cursor is not one this API returned", field="cursor") from None
 
 
-async def _visible(request: Request, principal: Principal, interrupt_id: str) -> FlowInterrupt:
-    return ensure_visible(principal, await _service(request).get_interrupt(interrupt_id), interrupt_id)
+async def visible_interrupt(request: Request, principal: Principal, interrupt_id: str) -> FlowInterrupt:
+    return ensure_visible(principal, await service_of(request).get_interrupt(interrupt_id), interrupt_id)
 
 
 @router.get(
@@ -225,7 +225,7 @@ async def _visible(request: Request, principal: Principal, interrupt_id: str) ->
 )
 async def get_interrupt(interrupt_id: str, request: Request) -> JSONResponse:
     principal = await authenticate(request)
-    return _json(await _visible(request, principal, interrupt_id))
+    return _json(await visible_interrupt(request, principal, interrupt_id))
 
 
 @router.post(
@@ -239,7 +239,7 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSO
     principal = await authenticate(request)
     # Read first, though the atomic step checks the owner too: a row another tool damaged is
     # refused (500 corrupt_interrupt) before anything is written, and someone else's is a 404.
-    await _visible(request, principal, interrupt_id)
+    await visible_interrupt(request, principal, interrupt_id)
     answer = InterruptResponse(
         text=body.text,
         approved=body.approved,
@@ -252,7 +252,7 @@ async def respond(interrupt_id: str, body: RespondBody, request: Request) -> JSO
     # A responder answers as themselves (the service checks it is their interrupt, atomically);
     # an admin may answer anyone's, recorded under the admin's own id.
     as_user = principal.user_id if principal.role is Role.RESPONDER else None
-    resolved = await _service(request).respond_or_raise(
+    resolved = await service_of(request).respond_or_raise(
         interrupt_id, answer, as_user, groups=principal.groups
     )
     request.app.state.events.wake()
@@ -274,8 +274,8 @@ def _answer_route(request: Request) -> str:
 )
 async def cancel(interrupt_id: str, request: Request, body: Optional[CancelBody] = None) -> JSONResponse:
     principal = await authenticate(request)
-    await _visible(request, principal, interrupt_id)
-    cancelled = await _service(request).cancel_or_raise(interrupt_id, body.reason if body else None)
+    await visible_interrupt(request, principal, interrupt_id)
+    cancelled = await service_of(request).cancel_or_raise(interrupt_id, body.reason if body else None)
     request.app.state.events.wake()
     return _json(cancelled)
 
@@ -298,9 +298,9 @@ async def wait(
     ),
 ) -> JSONResponse:
     principal = await authenticate(request)
-    await _visible(request, principal, interrupt_id)
+    await visible_interrupt(request, principal, interrupt_id)
     closing: asyncio.Event = request.app.state.events.closing
-    waiting = asyncio.ensure_future(_service(request).wait_for_response(interrupt_id, timeout))
+    waiting = asyncio.ensure_future(service_of(request).wait_for_response(interrupt_id, timeout))
     shutdown = asyncio.ensure_future(closing.wait())
     try:
         await asyncio.wait((waiting, shutdown), return_when=asyncio.FIRST_COMPLETED)

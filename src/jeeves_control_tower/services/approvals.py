@@ -30,6 +30,7 @@ from jeeves_protocols import (
 )
 from jeeves_protocols.interrupts import format_time
 
+from ..store.listing import Visibility
 from . import validation as check
 from .schemas import canonical_json, schema_problem
 
@@ -168,10 +169,6 @@ def build_policy(
     chosen = require_responders(responders) if responders is not None else None
     if chosen is not None and (chosen["users"] or chosen["groups"]):  # naming nobody changes nothing
         policy["responders"] = chosen
-        # One row per principal in the responders table (store/queries: written with the interrupt).
-        policy["principals"] = [
-            *(f"user:{name}" for name in chosen["users"]), *(f"group:{name}" for name in chosen["groups"])
-        ]
     reminders = (
         config.remind_after if remind_after is None else require_reminders(remind_after, "remind_after")
     )
@@ -208,13 +205,8 @@ def require_responders(value: Any) -> dict[str, list[str]]:
 
 def may_answer(interrupt: FlowInterrupt, user_id: str, groups: frozenset[str] = frozenset()) -> bool:
     """Whether `user_id` (in `groups`) may answer: it is their interrupt, or its responders name
-    them or one of their groups."""
-    if interrupt.user_id == user_id:
-        return True
-    responders = interrupt.policy.get("responders") if interrupt.policy else None
-    if not isinstance(responders, Mapping):
-        return False
-    return user_id in responders.get("users", ()) or not groups.isdisjoint(responders.get("groups", ()))
+    them or one of their groups (the rule the listings and the event stream apply too)."""
+    return Visibility(user_id, tuple(groups)).admits(interrupt)
 
 
 def require_reminders(value: Any, name: str) -> list[timedelta]:
@@ -262,11 +254,11 @@ def check_use(interrupt: FlowInterrupt, action: Mapping[str, Any]) -> str:
     if not isinstance(action, Mapping):  # bad input is refused before anything is judged
         raise InvalidInterruptError("action must be a JSON object", field="action")
     given = hash_action(check.json_data(action, "action"))  # the action as it is: never unwrapped
-    response = interrupt.response
     if not approves_an_action(interrupt.kind):
         raise ApprovalNotGrantedError(
             interrupt.id, f"interrupt {interrupt.id!r} is a {interrupt.kind.value}: it approves no action"
         )
+    response = interrupt.response
     if interrupt.status is not InterruptStatus.RESOLVED or response is None or not approves(response):
         if interrupt.status is not InterruptStatus.RESOLVED:
             state = interrupt.status.value

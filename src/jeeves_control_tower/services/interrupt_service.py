@@ -231,8 +231,8 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         `idempotency_key` already used by the same request, the stored interrupt is returned
         and nothing is announced again (`create_or_replay` says which happened).
 
-        The approval rules (`created_by`, `on_expire`, `forbid_self_approval`,
-        `response_schema`; see `ApprovalRules`) override the kind's config for this interrupt.
+        The approval rules (`created_by`, `on_expire`, `forbid_self_approval`, `response_schema`,
+        `remind_after`, `responders`; see `ApprovalRules`) override the kind's config for it.
         """
         interrupt, _created = await self.create_or_replay(
             kind, request_id, user_id, session_id, envelope_id, question, message, data, ttl,
@@ -498,18 +498,21 @@ class InterruptService(InterruptCreationHelpers, AsyncLifecycle):
         approval is unused; return the interrupt. Raises InterruptNotFoundError,
         ApprovalNotGrantedError (pending, rejected, cancelled, expired), ApprovalMismatchError
         (another action: tampered, or edited by the approver) or ApprovalUsedError."""
+        interrupt, _approved_hash = await self._approval(interrupt_id, action)
+        return interrupt
+
+    async def _approval(self, interrupt_id: str, action: Mapping[str, Any]) -> tuple[FlowInterrupt, str]:
+        """The interrupt and the hash of `action`, if it holds an unused approval of exactly it."""
         interrupt = await self.get_interrupt(interrupt_id)
         if interrupt is None:
             raise InterruptNotFoundError(interrupt_id)
-        approvals.check_use(interrupt, action)
-        return interrupt
+        return interrupt, approvals.check_use(interrupt, action)
 
     async def consume(self, interrupt_id: str, action: Mapping[str, Any]) -> FlowInterrupt:
         """`verify_approval`, then mark the approval used, once and atomically (journalled as
         "interrupt.approval_consumed"): of two racing consumers one wins, the other gets
         ApprovalUsedError, as does any later replay."""
-        interrupt = await self.verify_approval(interrupt_id, action)
-        approved_hash = approvals.check_use(interrupt, action)
+        _interrupt, approved_hash = await self._approval(interrupt_id, action)
         outcome = await self.store.consume(interrupt_id, approved_hash, self._now())
         if not outcome.changed:
             if outcome.interrupt is None:

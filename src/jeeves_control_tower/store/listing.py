@@ -48,6 +48,7 @@ class Visibility:
 
     @property
     def principals(self) -> list[str]:
+        """As the responders table names them: "user:<id>", "group:<name>"."""
         return [f"user:{self.user_id}", *(f"group:{group}" for group in self.groups)]
 
     def admits(self, interrupt: Filterable) -> bool:
@@ -56,8 +57,12 @@ class Visibility:
         policy = interrupt.policy  # a dict, or (a store's record) its JSON text
         if not policy:
             return False
-        named = (json.loads(policy) if isinstance(policy, str) else policy).get("principals", ())
-        return not set(self.principals).isdisjoint(named)
+        responders = (json.loads(policy) if isinstance(policy, str) else policy).get("responders")
+        if not isinstance(responders, dict):
+            return False
+        return self.user_id in responders.get("users", ()) or not set(self.groups).isdisjoint(
+            responders.get("groups", ())
+        )
 
     def condition(self, params: dict[str, Any], user_column: str, id_column: str) -> str:
         """The SQL test (its values added to `params`): by the user index, or the responders table."""

@@ -264,14 +264,10 @@ class MemoryStore(ListenerSet):
             return FinishOutcome(False, None)
         if record[_STATUS] != _PENDING or record[_EXPIRES] != old_expires_at or _is_due(record, at):
             return FinishOutcome(False, _snapshot(record))
-        values = list(record)
-        values[_EXPIRES] = new_expires_at
-        record = tuple(values)
-        self._records[interrupt_id] = record
+        record = self._set(record, _EXPIRES, new_expires_at)
         # The old heap entry stays behind: _pop_due skips an entry its record no longer matches.
         heapq.heappush(self._expiry_heap, (new_expires_at, interrupt_id))
-        interim = self._interim[interrupt_id] = self._interim.get(interrupt_id, 0) + 1
-        self._journal_append(record, EXTENDED_EVENT, INTERIM_SEQUENCE + interim, at)
+        self._journal_append(record, EXTENDED_EVENT, self._next_interim(interrupt_id), at)
         self._announce_one(interrupt_id)
         return FinishOutcome(True, _snapshot(record))
 
@@ -283,8 +279,7 @@ class MemoryStore(ListenerSet):
             record = self._records[interrupt_id]
             if record[_STATUS] != _PENDING or _is_due(record, now):
                 continue  # answered, cancelled or due: no more reminders
-            interim = self._interim[interrupt_id] = self._interim.get(interrupt_id, 0) + 1
-            self._journal_append(record, REMINDER_EVENT, INTERIM_SEQUENCE + interim, now)
+            self._journal_append(record, REMINDER_EVENT, self._next_interim(interrupt_id), now)
             reminders = json.loads(record[_POLICY])["reminders_at"]
             ahead = (n for n in range(which + 1, len(reminders)) if _reminder_time(reminders, n) > now)
             upcoming = next(ahead, None)
@@ -306,10 +301,7 @@ class MemoryStore(ListenerSet):
             or (approved or record[_ACTION_HASH]) != action_hash
         ):
             return FinishOutcome(False, _snapshot(record))
-        values = list(record)
-        values[_CONSUMED] = at
-        record = tuple(values)
-        self._records[interrupt_id] = record
+        record = self._set(record, _CONSUMED, at)
         self._journal_append(record, CONSUMED_EVENT, self._sequence(interrupt_id, CONSUMED_SEQUENCE), at)
         self._announce_one(interrupt_id)
         return FinishOutcome(True, _snapshot(record))
@@ -369,6 +361,18 @@ class MemoryStore(ListenerSet):
         _discard(self._pending_by_session, record[_SESSION], interrupt_id)
         _discard(self._pending_by_request, record[_REQUEST], interrupt_id)
         return record
+
+    def _set(self, record: Record, position: int, value: Any) -> Record:
+        """Store `record` with one field changed (records are immutable: each change is a new one)."""
+        values = list(record)
+        values[position] = value
+        changed = self._records[record[_ID]] = tuple(values)
+        return changed
+
+    def _next_interim(self, interrupt_id: str) -> int:
+        """Count one more interim event of the interrupt; the sequence it is journalled at."""
+        interim = self._interim[interrupt_id] = self._interim.get(interrupt_id, 0) + 1
+        return INTERIM_SEQUENCE + interim
 
     def _sequence(self, interrupt_id: str, sequence: int) -> int:
         """An event's place among its interrupt's: `sequence` after the interim events so far."""

@@ -90,10 +90,7 @@ class SQLInterruptStore(ListenerSet):
             "extend_interrupt", EXTENDED_EVENT, INTERIM_SEQUENCE, interim=True, changes_creation=True,
             id=interrupt_id, old_expires_at=old_expires_at, new_expires_at=new_expires_at, at=at,
         )
-        if rows:
-            self._announce_one(interrupt_id)
-            return FinishOutcome(True, interrupt_from_row(rows[0]))
-        return FinishOutcome(False, await self.get(interrupt_id))
+        return await self._outcome(interrupt_id, rows)
 
     async def remind_due(self, now: datetime, limit: int) -> list[FlowInterrupt]:
         rows = await self._journalled(
@@ -108,6 +105,11 @@ class SQLInterruptStore(ListenerSet):
             "consume_approval", CONSUMED_EVENT, CONSUMED_SEQUENCE,
             id=interrupt_id, action_hash=action_hash, at=at,
         )
+        return await self._outcome(interrupt_id, rows)
+
+    async def _outcome(self, interrupt_id: str, rows: Rows) -> FinishOutcome:
+        """A one-interrupt compare-and-set's outcome: the row it changed (announced), or the
+        interrupt as it stands when it changed nothing."""
         if rows:
             self._announce_one(interrupt_id)
             return FinishOutcome(True, interrupt_from_row(rows[0]))

@@ -522,7 +522,7 @@ def insert_interrupt(
         ).fetchone()
         return existing
     _journal(connection, row, event_type, CREATED_SEQUENCE, row["created_at"])
-    if row["policy"] is not None and '"principals"' in row["policy"]:
+    if row["policy"] is not None and '"responders"' in row["policy"]:
         connection.execute(_Q["insert_responders"], {"id": row["id"], "policy": row["policy"]})
     return None
 

@@ -20,10 +20,13 @@ WITH inserted AS (
         interrupt_id, event_type, sequence, request_id, user_id, session_id, payload, created_at)
     SELECT id, :event_type, 1, request_id, user_id, session_id, to_jsonb(inserted), created_at FROM inserted
 ), responders AS (
-    -- Who may answer beyond its user: a row per principal of its policy (none for most).
+    -- Who may answer beyond its user: "user:<id>" and "group:<name>" per responder (none for most).
     INSERT INTO jeeves_interrupt_responders (principal, interrupt_id)
-    SELECT principal, inserted.id
-      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'principals') AS principal
+    SELECT 'user:' || name, inserted.id
+      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'responders' -> 'users') AS name
+    UNION ALL
+    SELECT 'group:' || name, inserted.id
+      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'responders' -> 'groups') AS name
 )
 SELECT id FROM inserted;
 
@@ -59,8 +62,11 @@ WITH batch AS (
      ORDER BY batch.position
 ), responders AS (
     INSERT INTO jeeves_interrupt_responders (principal, interrupt_id)
-    SELECT principal, inserted.id
-      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'principals') AS principal
+    SELECT 'user:' || name, inserted.id
+      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'responders' -> 'users') AS name
+    UNION ALL
+    SELECT 'group:' || name, inserted.id
+      FROM inserted, jsonb_array_elements_text(inserted.policy -> 'responders' -> 'groups') AS name
 )
 SELECT id FROM inserted;
 

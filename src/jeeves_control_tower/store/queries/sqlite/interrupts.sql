@@ -24,9 +24,12 @@ VALUES (
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: insert_responders
--- Who may answer the interrupt :id beyond its user: a row per principal of its policy.
+-- Who may answer the interrupt :id beyond its user: a row per user and group its policy's
+-- responders name, as "user:<id>" and "group:<name>".
 INSERT INTO jeeves_interrupt_responders (principal, interrupt_id)
-SELECT value, :id FROM json_each(:policy, '$.principals');
+SELECT 'user:' || value, :id FROM json_each(:policy, '$.responders.users')
+UNION ALL
+SELECT 'group:' || value, :id FROM json_each(:policy, '$.responders.groups');
 
 -- name: journal_interrupt
 -- The journal row carries no snapshot of the interrupt: it is read back through event_payload
